@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test EdgeMta has, on a fresh machine: installs the real SMTP peers the end-to-end tests talk
+# to (swaks, Postfix's smtp-source/smtp-sink, aiosmtpd), publishes the Native AOT binary those tests drive,
+# runs each test project, and ends with one line `N passed, N failed` that sums them all.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+need=()
+command -v swaks >/dev/null 2>&1 || need+=(swaks)
+command -v smtp-source >/dev/null 2>&1 || [ -x /usr/sbin/smtp-source ] || need+=(postfix)
+python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need+=(python3-aiosmtpd)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
+  { apt-get update -qq && apt-get install -y -qq "${need[@]}"; } >/tmp/edgemta-apt.log 2>&1 \
+    || { echo "apt-get failed:"; tail -20 /tmp/edgemta-apt.log; }
+fi
+
+echo "publishing the AOT binary"
+if ! dotnet publish src/EdgeMta -c Release -o dist -nologo -clp:ErrorsOnly >/tmp/edgemta-publish.log 2>&1; then
+  cat /tmp/edgemta-publish.log
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+export EDGEMTA_BINARY="$root/dist/edgemta"
+
+results="$root/TestResults"
+rm -rf "$results"
+status=0
+for proj in tests/*/*.csproj; do
+  name=$(basename "$proj" .csproj)
+  echo "== $name"
+  dotnet test "$proj" -c Release -nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+    || status=1
+done
+
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = '{http://microsoft.com/schemas/VisualStudio/TeamTest/2010}'
+passed = failed = skipped = 0
+for path in glob.glob(sys.argv[1] + '/*.trx'):
+    c = ET.parse(path).getroot().find(f'{ns}ResultSummary/{ns}Counters')
+    passed += int(c.get('passed', 0))
+    failed += int(c.get('failed', 0)) + int(c.get('error', 0)) + int(c.get('timeout', 0)) + int(c.get('aborted', 0))
+    skipped += int(c.get('notExecuted', 0))
+print(f'{passed} passed, {failed} failed, {skipped} skipped')
+PY
+exit $status
