@@ -29,7 +29,7 @@ export EDGEMTA_BINARY="$root/dist/edgemta"
 results="$root/TestResults"
 rm -rf "$results"
 status=0
-for proj in tests/*/*.csproj; do
+for proj in tests/*.Tests/*.csproj; do
   name=$(basename "$proj" .csproj)
   echo "== $name"
   dotnet test "$proj" -c Release -nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
