@@ -16,8 +16,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--command-timeout", "2"]);
         await using SmtpConnection c = await server.OpenSessionAsync();
         await c.CommandAsync("EHLO client.example", 250);
-        SmtpReply? r = await c.TryReadReplyAsync(TimeoutSlack);
-        Assert.True(r is { Code: 421 } && r.Enhanced == "4.4.2", $"An idle client should get 421 4.4.2 after --command-timeout 2\n{c.Transcript}");
+        await c.ExpectAsync(421, "4.4.2", "an idle session after --command-timeout 2", TimeoutSlack);
         Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 421 the server closes\n{c.Transcript}");
     }
 
@@ -32,8 +31,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
             await c.CommandAsync("RCPT TO:<b@example.org>", 250);
             await c.CommandAsync("DATA", 354);
             await c.SendAsync("Subject: slow\r\n\r\nand then silence\r\n");
-            SmtpReply? r = await c.TryReadReplyAsync(TimeoutSlack);
-            Assert.True(r is { Code: 421 } && r.Enhanced == "4.4.2", $"A client idle in DATA should get 421 4.4.2 after --data-timeout 2\n{c.Transcript}");
+            await c.ExpectAsync(421, "4.4.2", "a session idle inside DATA after --data-timeout 2", TimeoutSlack);
             Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 421 the server closes\n{c.Transcript}");
         }
         Assert.Equal(0, (await server.StopAndExportAsync()).Count);
@@ -48,8 +46,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         await using SmtpConnection c = await server.OpenSessionAsync();
         await c.CommandAsync("EHLO client.example", 250);
         server.Signal(signal);
-        SmtpReply? r = await c.TryReadReplyAsync(TimeoutSlack);
-        Assert.True(r is { Code: 421 } && r.Enhanced == "4.3.2", $"An idle session should be told `421 4.3.2` when the server shuts down\n{c.Transcript}");
+        await c.ExpectAsync(421, "4.3.2", $"an idle session when the server gets signal {signal}", TimeoutSlack);
         Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 421 the server closes\n{c.Transcript}");
         int exit = await server.WaitForExitAsync(EdgeMtaProcess.StopTimeout);
         Assert.True(exit == 0, $"A graceful shutdown exits 0, it exited {exit}\n{server.Log}");
@@ -91,8 +88,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         await using (SmtpConnection c = await server.OpenSessionAsync())
         {
             await c.SendAsync(request);
-            SmtpReply? r = await c.TryReadReplyAsync();
-            Assert.True(r is { Code: 221 } && r.Enhanced == "2.7.0", $"A web client should get 221 2.7.0\n{c.Transcript}");
+            await c.ExpectAsync(221, "2.7.0", "a web client's request");
             Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 221 the server closes\n{c.Transcript}");
         }
         Assert.False(server.HasExited);

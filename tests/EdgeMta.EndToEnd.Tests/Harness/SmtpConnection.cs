@@ -51,6 +51,8 @@ public sealed class SmtpConnection : IAsyncDisposable
     private readonly Socket _socket;
     private readonly byte[] _buffer = new byte[64 * 1024];
     private int _start, _end;
+    private string _expecting = "";
+    private TimeSpan _deadline;
     private readonly StringBuilder _transcript = new();
 
     public Socket Socket => _socket;
@@ -106,9 +108,9 @@ public sealed class SmtpConnection : IAsyncDisposable
         return await ExpectAsync(expectedCode, enhanced, line);
     }
 
-    public async Task<SmtpReply> ExpectAsync(int code, string? enhanced = null, string? after = null)
+    public async Task<SmtpReply> ExpectAsync(int code, string? enhanced = null, string? after = null, TimeSpan? timeout = null)
     {
-        SmtpReply? reply = await TryReadReplyAsync();
+        SmtpReply? reply = await TryReadReplyAsync(timeout, $"{code}{(enhanced is null ? "" : " " + enhanced)}{(after is null ? "" : " to " + after)}");
         Assert.True(reply is not null, $"Expected {code}{(after is null ? "" : " to " + after)}, the server closed the connection.\n{Transcript}");
         Assert.True(reply.Code == code, $"Expected {code}{(after is null ? "" : " to " + after)}, got `{reply}`.\n{Transcript}");
         if (enhanced is not null)
@@ -127,9 +129,11 @@ public sealed class SmtpConnection : IAsyncDisposable
     }
 
     /// <summary>One whole reply, or null when the server closes (or resets) first. Fails on a malformed line or the deadline.</summary>
-    public async Task<SmtpReply?> TryReadReplyAsync(TimeSpan? timeout = null)
+    public async Task<SmtpReply?> TryReadReplyAsync(TimeSpan? timeout = null, string? expecting = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? ReadTimeout);
+        _expecting = expecting is null ? "" : $" (expecting {expecting})";
+        _deadline = timeout ?? ReadTimeout;
+        using var cts = new CancellationTokenSource(_deadline);
         var lines = new List<string>();
         int code = 0;
         while (true)
@@ -198,7 +202,7 @@ public sealed class SmtpConnection : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
-                Assert.Fail($"No complete reply from the server within the deadline.\n{Transcript}");
+                Assert.Fail($"No complete reply from the server within {_deadline.TotalSeconds} s{_expecting}.\n{Transcript}");
                 throw;
             }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
@@ -236,9 +240,13 @@ public sealed class SmtpConnection : IAsyncDisposable
         lock (_transcript)
         {
             if (_transcript.Length > 64 * 1024) return;
-            foreach (string l in text.Split("\r\n"))
+            foreach (string line in text.Split("\r\n"))
             {
-                if (l.Length > 0) _transcript.Append(who).AppendLine(l.Length > 300 ? l[..300] + $"...<{l.Length} chars>" : l);
+                if (line.Length == 0) continue;
+                string l = line.Length > 300 ? line[..300] + $"...<{line.Length} chars>" : line;
+                var visible = new StringBuilder(l.Length);
+                foreach (char ch in l) visible.Append(ch switch { '\0' => "\\0", '\r' => "\\r", '\n' => "\\n", < ' ' => $"\\x{(int)ch:x2}", _ => ch.ToString() });
+                _transcript.Append(who).AppendLine(visible.ToString());
             }
         }
     }

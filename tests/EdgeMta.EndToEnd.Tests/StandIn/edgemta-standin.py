@@ -50,6 +50,7 @@ def load_directory(path):
 
 def serve(opts):
     from aiosmtpd.smtp import SMTP
+    SMTP.line_length_limit = 1 << 24  # PROTOCOL.md accepts text lines over 1000 octets
     spool = opts.get("--spool", "spool")
     os.makedirs(spool, exist_ok=True)
     directory = load_directory(opts.get("--recipients"))
@@ -57,8 +58,15 @@ def serve(opts):
     host = opts.get("--hostname", "standin.local")
 
     class Handler:
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            session.host_name = hostname
+            return [f"250-{host} greets {hostname}", "250-PIPELINING", "250-ENHANCEDSTATUSCODES"] + responses[1:]
+        async def handle_MAIL(self, server, session, envelope, address, mail_options):
+            envelope.mail_from = address.split(":")[-1]
+            return "250 2.1.0 OK"
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
             addr = address.split(":")[-1]
+            if len(envelope.rcpt_tos) >= 1000: return "452 4.5.3 too many recipients"
             if domains:
                 dom = addr.split("@")[-1].lower()
                 if dom not in domains: return "550 5.7.1 relaying denied"
