@@ -79,7 +79,12 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
         var server = new EdgeMtaProcess(process, output, work, spool, binary + " " + string.Join(' ', start.ArgumentList));
         process.OutputDataReceived += (_, e) => server.OnLine("out", e.Data);
         process.ErrorDataReceived += (_, e) => server.OnLine("err", e.Data);
-        process.Exited += (_, _) => server._firstLine.TrySetException(new InvalidOperationException("edgemta exited before printing its first line"));
+        process.Exited += (_, _) =>
+        {
+            // Exited can fire before the last output events: drain them (WaitForExit waits for EOF) first.
+            try { process.WaitForExit(); } catch (InvalidOperationException) { }
+            server._firstLine.TrySetException(new InvalidOperationException($"edgemta exited with code {process.ExitCode} before printing its first line"));
+        };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
 using System.Net.Sockets;
 using System.Text;
 
@@ -49,6 +51,7 @@ public sealed class SmtpConnection : IAsyncDisposable
     private const int MaxReplyLine = 64 * 1024;
 
     private readonly Socket _socket;
+    private Stream _stream;
     private readonly byte[] _buffer = new byte[64 * 1024];
     private int _start, _end;
     private string _expecting = "";
@@ -62,7 +65,40 @@ public sealed class SmtpConnection : IAsyncDisposable
 
     public string Transcript { get { lock (_transcript) return _transcript.ToString(); } }
 
-    private SmtpConnection(Socket socket) => _socket = socket;
+    private SmtpConnection(Socket socket)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+    }
+
+    /// <summary>True after <see cref="StartTlsAsync"/>.</summary>
+    public bool IsTls => _stream is SslStream;
+
+    /// <summary>
+    /// Runs the TLS handshake (RFC 3207) after the server's 220 to STARTTLS. Fails if the server sent any
+    /// plaintext after that 220: such bytes could only be injected. Accepts any certificate (test servers
+    /// are self-signed).
+    /// </summary>
+    public async Task StartTlsAsync(string targetHost = "localhost")
+    {
+        Assert.True(_start == _end, $"The server sent plaintext after its 220 to STARTTLS\n{Transcript}");
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
+        using var cts = new CancellationTokenSource(ReadTimeout);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = targetHost,
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+            }, cts.Token);
+        }
+        catch (Exception e) when (e is IOException or AuthenticationException or OperationCanceledException)
+        {
+            Assert.Fail($"The TLS handshake after STARTTLS failed: {e.Message}\n{Transcript}");
+        }
+        Note("C: ", $"<TLS established: {ssl.SslProtocol}>");
+        _stream = ssl;
+    }
 
     public static async Task<SmtpConnection> ConnectAsync(int port, TimeSpan? timeout = null)
     {
@@ -89,7 +125,8 @@ public sealed class SmtpConnection : IAsyncDisposable
         using var cts = new CancellationTokenSource(timeout ?? ReadTimeout);
         while (!data.IsEmpty)
         {
-            int n = await _socket.SendAsync(data, SocketFlags.None, cts.Token);
+            int n = Math.Min(data.Length, 256 * 1024);
+            await _stream.WriteAsync(data[..n], cts.Token);
             data = data[n..];
         }
     }
@@ -198,14 +235,14 @@ public sealed class SmtpConnection : IAsyncDisposable
             int n;
             try
             {
-                n = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, token);
+                n = await _stream.ReadAsync(_buffer.AsMemory(_end), token);
             }
             catch (OperationCanceledException)
             {
                 Assert.Fail($"No complete reply from the server within {_deadline.TotalSeconds} s{_expecting}.\n{Transcript}");
                 throw;
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+            catch (Exception e) when (IsReset(e))
             {
                 Note("S: ", "<connection reset>");
                 n = 0;
@@ -221,6 +258,10 @@ public sealed class SmtpConnection : IAsyncDisposable
             _end += n;
         }
     }
+
+    private static bool IsReset(Exception e) =>
+        (e as SocketException ?? e.InnerException as SocketException)?.SocketErrorCode
+            is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown;
 
     /// <summary>True when the server has closed (or resets) within <paramref name="timeout"/> without sending anything more.</summary>
     public async Task<bool> IsClosedAsync(TimeSpan timeout)
@@ -258,9 +299,9 @@ public sealed class SmtpConnection : IAsyncDisposable
         _socket.Close();
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        try { await _stream.DisposeAsync(); } catch (IOException) { } catch (SocketException) { }
         _socket.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

@@ -5,7 +5,8 @@ namespace EdgeMta.EndToEnd.Tests.Harness;
 
 /// <summary>
 /// Runs swaks (the SMTP test client, /usr/bin/swaks) against a port and reads its transcript:
-/// ` -> LINE` is what swaks sent, `&lt;-  LINE` a reply it expected, `&lt;** LINE` one it did not.
+/// ` -> LINE` is what swaks sent, `&lt;-  LINE` a reply it expected, `&lt;** LINE` one it did not
+/// (`~>`, `&lt;~`, `&lt;~*` the same inside TLS).
 /// Exit codes (swaks(1) "EXIT CODES"): 0 ok, 23 MAIL refused, 24 no RCPT accepted, 25 DATA refused,
 /// 26 message refused after data.
 /// </summary>
@@ -24,12 +25,12 @@ public sealed partial class Swaks
             string l = raw.TrimEnd('\r');
             Match m = TranscriptLine().Match(l);
             if (!m.Success) continue;
-            bool client = m.Groups[1].Value == "->";
+            bool client = m.Groups[1].Value is "->" or "~>";
             _lines.Add((client, client ? m.Groups[2].Value : m.Groups[2].Value.TrimStart()));
         }
     }
 
-    [GeneratedRegex(@"^\s*(->|<-|<\*\*|<~|~>) ?(.*)$")]
+    [GeneratedRegex(@"^\s*(->|~>|<-|<\*\*|<~\*|<~) ?(.*)$")]
     private static partial Regex TranscriptLine();
 
     public static async Task<Swaks> RunAsync(int port, ITestOutputHelper output, params string[] args)
