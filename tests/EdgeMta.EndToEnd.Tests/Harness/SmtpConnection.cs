@@ -203,7 +203,7 @@ public sealed class SmtpConnection : IAsyncDisposable
         {
             TimeSpan left = deadline - DateTime.UtcNow;
             Assert.True(left > TimeSpan.Zero, $"The server did not close the connection in time.\n{Transcript}");
-            SmtpReply? r = await TryReadReplyAsync(left);
+            SmtpReply? r = await TryReadReplyAsync(left, "the server to close the connection");
             if (r is null) return replies;
             replies.Add(r);
         }
@@ -239,7 +239,7 @@ public sealed class SmtpConnection : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
-                Assert.Fail($"No complete reply from the server within {_deadline.TotalSeconds} s{_expecting}.\n{Transcript}");
+                Assert.Fail($"No complete reply from the server within {_deadline.TotalSeconds:0.#} s{_expecting}.\n{Transcript}");
                 throw;
             }
             catch (Exception e) when (IsReset(e))

@@ -87,7 +87,13 @@ def serve(opts):
         sock = socket.socket(); sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listen = opts.get("--listen", "127.0.0.1:2525"); h, p = listen.rsplit(":", 1)
         sock.bind((h, int(p))); sock.listen(128)
-        srv = await loop.create_server(lambda: SMTP(Handler(), hostname=host, enable_SMTPUTF8=True, decode_data=False), sock=sock)
+        tls = None
+        if opts.get("--tls-cert"):
+            import ssl
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(opts["--tls-cert"], opts["--tls-key"])
+        srv = await loop.create_server(lambda: SMTP(Handler(), hostname=host, enable_SMTPUTF8=True, decode_data=False,
+                                                    tls_context=tls, require_starttls=bool(opts.get("--require-tls"))), sock=sock)
         print(f"listening on {h}:{sock.getsockname()[1]}", flush=True)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set); loop.add_signal_handler(signal.SIGINT, stop.set)
