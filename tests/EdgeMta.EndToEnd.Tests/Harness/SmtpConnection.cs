@@ -147,6 +147,7 @@ public sealed class SmtpConnection : IAsyncDisposable
 
     public async Task<SmtpReply> ExpectAsync(int code, string? enhanced = null, string? after = null, TimeSpan? timeout = null)
     {
+        after = after is null ? null : Visible(after);
         SmtpReply? reply = await TryReadReplyAsync(timeout, $"{code}{(enhanced is null ? "" : " " + enhanced)}{(after is null ? "" : " to " + after)}");
         Assert.True(reply is not null, $"Expected {code}{(after is null ? "" : " to " + after)}, the server closed the connection.\n{Transcript}");
         Assert.True(reply.Code == code, $"Expected {code}{(after is null ? "" : " to " + after)}, got `{reply}`.\n{Transcript}");
@@ -285,11 +286,17 @@ public sealed class SmtpConnection : IAsyncDisposable
             {
                 if (line.Length == 0) continue;
                 string l = line.Length > 300 ? line[..300] + $"...<{line.Length} chars>" : line;
-                var visible = new StringBuilder(l.Length);
-                foreach (char ch in l) visible.Append(ch switch { '\0' => "\\0", '\r' => "\\r", '\n' => "\\n", < ' ' => $"\\x{(int)ch:x2}", _ => ch.ToString() });
-                _transcript.Append(who).AppendLine(visible.ToString());
+                _transcript.Append(who).AppendLine(Visible(l));
             }
         }
+    }
+
+    /// <summary>Control characters spelled out (\0, \r, \n, \xNN), so a transcript shows what was really sent.</summary>
+    public static string Visible(string text)
+    {
+        var visible = new StringBuilder(text.Length);
+        foreach (char ch in text) visible.Append(ch switch { '\0' => "\\0", '\r' => "\\r", '\n' => "\\n", < ' ' => $"\\x{(int)ch:x2}", _ => ch.ToString() });
+        return visible.ToString();
     }
 
     /// <summary>Closes abruptly with RST (SO_LINGER 0), like a client that vanishes.</summary>

@@ -62,7 +62,8 @@ public static class ToolRun
             output?.WriteLine(hung.ToString());
             Assert.Fail($"{file} did not finish within {timeout.TotalSeconds} s and was killed.\n{hung}");
         }
-        var result = new ToolResult(command, process.ExitCode, await stdout, await stderr);
+        // A grandchild holding the pipes open must not hang the test either.
+        var result = new ToolResult(command, process.ExitCode, await stdout.WaitAsync(TimeSpan.FromSeconds(10)), await stderr.WaitAsync(TimeSpan.FromSeconds(10)));
         output?.WriteLine(result.ToString());
         return result;
     }
