@@ -45,13 +45,15 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts `edgemta --listen 127.0.0.1:0 --spool &lt;fresh&gt; [flags]`. When <paramref name="recipients"/>
-    /// is given it is written to a file passed as `--recipients`.
+    /// is given it is written to a file passed as `--recipients`. <paramref name="spool"/> reuses another
+    /// run's spool (a restart); the caller then owns that directory.
     /// </summary>
-    public static async Task<EdgeMtaProcess> StartAsync(ITestOutputHelper output, IEnumerable<string>? flags = null, string? recipients = null)
+    public static async Task<EdgeMtaProcess> StartAsync(ITestOutputHelper output, IEnumerable<string>? flags = null, string? recipients = null,
+        string? spool = null)
     {
         string binary = EdgeMtaBinary.Require();
         string work = Directory.CreateTempSubdirectory("edgemta-e2e-").FullName;
-        string spool = System.IO.Path.Combine(work, "spool");
+        spool ??= System.IO.Path.Combine(work, "spool");
         var start = new ProcessStartInfo(binary)
         {
             RedirectStandardOutput = true,
@@ -198,6 +200,9 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
         throw new InvalidOperationException("no VmRSS in /proc status");
     }
 
+    /// <summary>Keep the work directory (and the spool inside it) on dispose, for a restart on the same spool.</summary>
+    public bool KeepWorkDirectory { get; set; }
+
     public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
@@ -214,7 +219,10 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
             }
             catch (InvalidOperationException) { }
             _process.Dispose();
-            try { Directory.Delete(WorkDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            if (!KeepWorkDirectory)
+            {
+                try { Directory.Delete(WorkDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }
         }
     }
 
