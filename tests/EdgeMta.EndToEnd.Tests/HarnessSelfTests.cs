@@ -105,8 +105,16 @@ public sealed class HarnessSelfTests(ITestOutputHelper output)
             File.WriteAllText(Path.Combine(dir, "A1.json"), """{"id":"A1","envelope":{"mailFrom":"<s@x>","rcptTo":["r1@y",{"address":"r2@y"}]}}""");
             File.WriteAllText(Path.Combine(dir, "B2.eml"), "Received: x\r\n\r\n");
             File.WriteAllText(Path.Combine(dir, "B2.json"), """{"sender":"","recipients":["<r@z>"]}""");
+            // The spool branch's shape (SpoolCommands.WriteEnvelopeJson).
+            File.WriteAllText(Path.Combine(dir, "C3.eml"), "Received: x\r\n\r\n");
+            File.WriteAllText(Path.Combine(dir, "C3.json"), """
+                {"id":"C3","arrival":"2026-11-22T07:00:00Z","size":14,"client_address":"127.0.0.1","helo":"client.example",
+                 "mail_from":"s@x","mail_parameters":"BODY=8BITMIME","rcpt":[{"parameters":"NOTIFY=NEVER","to":"r1@y"},{"to":"r2@y","parameters":""}]}
+                """);
             SpoolExport e = SpoolExport.Read(dir);
-            Assert.Equal(2, e.Count);
+            Assert.Equal(3, e.Count);
+            Assert.Equal("s@x", e["C3"].Sender);
+            Assert.Equal(["r1@y", "r2@y"], e["C3"].Recipients);
             Assert.Equal("s@x", e["A1"].Sender);
             Assert.Equal(["r1@y", "r2@y"], e["A1"].Recipients);
             Assert.Equal("", e["B2"].Sender);

@@ -43,8 +43,12 @@ public sealed record ExportedMessage(string Id, byte[] Eml, string? Sender, IRea
 ///  - a string property whose name contains "sender", "from" or "reversepath" (case-insensitive): the
 ///    reverse-path, without angle brackets ("" for the null path), and
 ///  - an array property whose name contains "recipient", "rcpt" or "forwardpath", or is "to": the
-///    forward-paths, as strings (or objects whose first string property holds the address).
+///    forward-paths, as strings, or as objects holding the address in a string property named "to",
+///    "address" or "forward_path" (else their first string property).
 /// Angle brackets around either are tolerated and removed.
+/// As of the spool branch (SpoolCommands.WriteEnvelopeJson) the file reads
+/// {"id", "arrival", "size", "client_address", "helo", "mail_from", "mail_parameters",
+///  "rcpt": [{"to", "parameters"}]}, which this matches; non-UTF-8 values become "&lt;name&gt;_base64" (not read here).
 /// </summary>
 public sealed class SpoolExport
 {
@@ -119,12 +123,9 @@ public sealed class SpoolExport
                 foreach (JsonElement item in p.Value.EnumerateArray())
                 {
                     if (item.ValueKind == JsonValueKind.String) list.Add(Unbracket(item.GetString()!));
-                    else if (item.ValueKind == JsonValueKind.Object)
+                    else if (item.ValueKind == JsonValueKind.Object && AddressOf(item) is { } address)
                     {
-                        foreach (JsonProperty q in item.EnumerateObject())
-                        {
-                            if (q.Value.ValueKind == JsonValueKind.String) { list.Add(Unbracket(q.Value.GetString()!)); break; }
-                        }
+                        list.Add(Unbracket(address));
                     }
                 }
                 return list;
@@ -135,6 +136,19 @@ public sealed class SpoolExport
             if (FindRecipients(p.Value) is { } r) return r;
         }
         return null;
+    }
+
+    private static string? AddressOf(JsonElement item)
+    {
+        string? first = null;
+        foreach (JsonProperty q in item.EnumerateObject())
+        {
+            if (q.Value.ValueKind != JsonValueKind.String) continue;
+            string n = q.Name.ToLowerInvariant();
+            if (n is "to" or "address" or "forward_path" or "forwardpath") return q.Value.GetString();
+            first ??= q.Value.GetString();
+        }
+        return first;
     }
 
     private static string Unbracket(string s) => s.Length >= 2 && s[0] == '<' && s[^1] == '>' ? s[1..^1] : s;
