@@ -4,9 +4,17 @@ namespace EdgeMta.Transport;
 
 internal sealed partial class Connection
 {
-    /// <summary>Does everything that can be done now. Returns true when the connection was released.</summary>
-    private bool Drive()
+    /// <summary>Receives completed synchronously in one turn before the connection yields its thread:
+    /// a client that sends faster than we read must not hold a thread (with inline completions, the
+    /// epoll thread every other connection needs) forever. 16 x 16 KiB = 256 KiB a turn.</summary>
+    private const int SynchronousReceivesPerTurn = 16;
+
+    private enum DriveResult { Waiting, Released, Yielded }
+
+    /// <summary>Does everything that can be done now, and says why it stopped.</summary>
+    private DriveResult Drive()
     {
+        int receivesLeft = SynchronousReceivesPerTurn;
         while (true)
         {
             if (_closed)
@@ -14,14 +22,14 @@ internal sealed partial class Connection
                 // Released only when the socket engine holds none of our buffers any more.
                 if (_receivePending || _sendPending)
                 {
-                    return false;
+                    return DriveResult.Waiting;
                 }
                 Release();
-                return true;
+                return DriveResult.Released;
             }
             if (_sendPending)
             {
-                return false; // back-pressure: nothing else until the send completes (deadline set by PostSend)
+                return DriveResult.Waiting; // back-pressure: nothing else until the send completes (deadline set by PostSend)
             }
             if (_sending is not null)
             {
@@ -39,7 +47,7 @@ internal sealed partial class Connection
                 if (_receivePending)
                 {
                     Volatile.Write(ref _deadline, _lingerDeadline);
-                    return false;
+                    return DriveResult.Waiting;
                 }
                 PostReceive();
                 continue;
@@ -54,7 +62,7 @@ internal sealed partial class Connection
                 if (!_resumeRequested)
                 {
                     Volatile.Write(ref _deadline, long.MaxValue); // the data phase waits for the spool, not the clock
-                    return false;
+                    return DriveResult.Waiting;
                 }
                 _paused = false;
                 _resumeRequested = false;
@@ -82,7 +90,11 @@ internal sealed partial class Connection
             if (_receivePending)
             {
                 Volatile.Write(ref _deadline, Environment.TickCount64 + _idleTimeoutMs);
-                return false;
+                return DriveResult.Waiting;
+            }
+            if (--receivesLeft < 0)
+            {
+                return DriveResult.Yielded;
             }
             PostReceive();
         }

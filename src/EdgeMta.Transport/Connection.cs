@@ -45,7 +45,8 @@ internal sealed partial class Connection : IThreadPoolWorkItem
     internal const long SignalTimer = 1 << 4;
     internal const long SignalShutdown = 1 << 5;
     internal const long SignalAbort = 1 << 6;
-    private const long SignalMask = 0x7E;
+    private const long SignalContinue = 1 << 7;
+    private const long SignalMask = 0xFE;
 
     internal enum PostResult { Stale, Posted, MustRun }
 
@@ -147,10 +148,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         {
             Close();
         }
-        if (!Drive())
-        {
-            RunSignals();
-        }
+        RunSignals(drive: true);
     }
 
     /// <summary>Sets a signal for the given generation; says whether the caller now owns the connection.</summary>
@@ -191,7 +189,9 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         }
     }
 
-    void IThreadPoolWorkItem.Execute() => RunSignals();
+    // Queued by PostFromOutside or by a yield (SignalContinue): signals first, so the timer's is seen
+    // before a drive re-arms the deadline.
+    void IThreadPoolWorkItem.Execute() => RunSignals(drive: false);
 
     private void OnIoCompleted(long signal)
     {
@@ -200,7 +200,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         {
             if (Post((int)(Volatile.Read(ref _state) >> 32), signal) == PostResult.MustRun)
             {
-                RunSignals();
+                RunSignals(drive: false);
             }
         }
         catch (Exception exception)
@@ -209,32 +209,48 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         }
     }
 
-    /// <summary>Owner loop: take the posted signals, act on them, drive; give up Running only when none are left.</summary>
-    private void RunSignals()
+    /// <summary>Owner loop: take the posted signals, act on them, drive; give up Running only when none
+    /// are left. A yield keeps Running and continues on a pool thread.</summary>
+    private void RunSignals(bool drive)
     {
         try
         {
             while (true)
             {
-                long old = Volatile.Read(ref _state);
-                long signals = old & SignalMask;
-                if (signals == 0)
+                if (drive)
                 {
-                    if (Interlocked.CompareExchange(ref _state, old & ~Running, old) == old)
+                    DriveResult result = Drive();
+                    if (result == DriveResult.Released)
                     {
+                        return; // this object may already belong to another connection
+                    }
+                    if (result == DriveResult.Yielded)
+                    {
+                        // Keep Running; the continue bit makes the queued turn drive again.
+                        Interlocked.Or(ref _state, SignalContinue);
+                        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
                         return;
                     }
-                    continue;
                 }
-                if (Interlocked.CompareExchange(ref _state, old & ~SignalMask, old) != old)
+                long signals;
+                while (true)
                 {
-                    continue;
+                    long old = Volatile.Read(ref _state);
+                    signals = old & SignalMask;
+                    if (signals == 0)
+                    {
+                        if (Interlocked.CompareExchange(ref _state, old & ~Running, old) == old)
+                        {
+                            return;
+                        }
+                    }
+                    else if (Interlocked.CompareExchange(ref _state, old & ~SignalMask, old) == old)
+                    {
+                        break;
+                    }
                 }
                 Process(signals);
-                if (Drive())
-                {
-                    return; // released: this object may already belong to another connection
-                }
+                drive = true;
             }
         }
         catch (Exception exception)

@@ -2,8 +2,9 @@
 //
 // accept(2) errors fall in three kinds (Garnet's GarnetServerTcp, Postfix's master):
 // - fatal: the listening socket is closed or unusable (our own stop): the loop ends;
-// - resource pressure: EMFILE/ENFILE (TooManyOpenSockets), ENOBUFS/ENOMEM (NoBufferSpaceAvailable):
-//   retrying at once would spin on the same error, so wait (10 ms, doubling to 1 s) and retry;
+// - resource pressure: EMFILE/ENFILE (TooManyOpenSockets), ENOBUFS (NoBufferSpaceAvailable):
+//   retrying at once would spin on the same error, so wait (10 ms, doubling to 1 s) and retry; ENOMEM
+//   surfaces as the catch-all SocketError.SocketError, which is treated the same way;
 // - transient: the connection died in the backlog (ECONNABORTED, ECONNRESET, EPROTO...), retry at once.
 //   A long run of them is treated as pressure, so no error can make this loop spin.
 using System.Net;
@@ -154,7 +155,10 @@ internal sealed class Listener
     {
         SocketError.OperationAborted or SocketError.Shutdown or SocketError.NotSocket or SocketError.InvalidArgument
             or SocketError.Fault or SocketError.AccessDenied or SocketError.OperationNotSupported => AcceptErrorKind.Fatal,
-        SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable => AcceptErrorKind.ResourcePressure,
+        // EMFILE and ENFILE map to TooManyOpenSockets, ENOBUFS to NoBufferSpaceAvailable; ENOMEM has no
+        // SocketError of its own (.NET reports an unmapped errno as SocketError.SocketError), and an
+        // unknown error is safer waited on than retried in a tight loop.
+        SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable or SocketError.SocketError => AcceptErrorKind.ResourcePressure,
         _ => AcceptErrorKind.Transient,
     };
 }

@@ -121,6 +121,51 @@ public sealed class ConnectionTests
         Assert.Equal("ok\r\n", await next.ReadUntilAsync("\r\n"));
     }
 
+    [Fact]
+    public async Task LongStreamIsDeliveredWholeAcrossManyTurns()
+    {
+        // 8 MiB in one write: hundreds of receives, many completing synchronously, so the connection
+        // yields its thread every few of them and must lose nothing when it comes back.
+        var handler = new CountingSink();
+        await using var server = new TestServer(() => handler);
+        using TestClient client = await server.ConnectAsync();
+        await client.ReadUntilAsync("hello\r\n");
+        var data = new byte[8 << 20];
+        for (int i = 0; i < data.Length; i++)
+        {
+            data[i] = (byte)('a' + (i % 26));
+        }
+        data[^1] = (byte)'\n';
+        await client.SendAsync(data);
+        Assert.Equal("done\r\n", await client.ReadUntilAsync("done\r\n"));
+        Assert.Equal(data.Length, handler.Consumed);
+        Assert.True(handler.InOrder);
+    }
+
+    /// <summary>Consumes everything but the last byte, checks the a-z pattern runs on, says "done" at a line feed.</summary>
+    private sealed class CountingSink : EchoLineHandler
+    {
+        public long Consumed;
+        public bool InOrder = true;
+
+        public override HandlerStatus OnReceived(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
+        {
+            consumed = input.Length;
+            for (int i = 0; i < input.Length; i++)
+            {
+                long at = Consumed + i;
+                byte expected = at == (8 << 20) - 1 ? (byte)'\n' : (byte)('a' + (at % 26));
+                InOrder &= input[i] == expected;
+            }
+            Consumed += input.Length;
+            if (input[^1] == (byte)'\n')
+            {
+                output.Write("done\r\n"u8);
+            }
+            return HandlerStatus.Continue;
+        }
+    }
+
     private sealed class OneLinePerCallHandler : EchoLineHandler
     {
         public override HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output)
