@@ -7,8 +7,9 @@
 //  - a zero extent word ends the segment: the writer makes every slot 0 before a committed record durable,
 //    so nothing committed lies beyond (torn or never-flushed reservations are not damage);
 //  - any other slot 0 is damage: the scanner resynchronises on the next valid slot 0 (64-byte steps; the
-//    salt in the checksum keeps message bytes from passing for one) and reports the gap as Damaged, or, if
-//    none follows, reports the non-zero rest of the file as a TornTail.
+//    salt in the checksum keeps message bytes from passing for one) and reports the gap as Damaged;
+//  - damage with no valid slot 0 anywhere after it is the last write, torn when the host stopped: the
+//    non-zero rest of the file is a TornTail (recovery cuts it; it was never acknowledged).
 using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
@@ -51,6 +52,13 @@ internal ref struct SegmentScanner
         if (length != 0 && _pos + length <= _file.Length)
         {
             region = Classify(_pos, length);
+            if (region.Kind == RegionKind.Damaged && !HasValidRegionFrom(_pos + length))
+            {
+                // The last region of the segment, half written when the host stopped: a torn tail, cut.
+                region = new ScannedRegion(_pos, TailLength(_pos, _pos + length), RegionKind.TornTail, true, "torn tail");
+                _pos = _file.Length;
+                return true;
+            }
             _pos += length;
             return true;
         }
@@ -66,11 +74,27 @@ internal ref struct SegmentScanner
                 return true;
             }
         }
-        int lastNonZero = _file[(int)start..].LastIndexOfAnyExcept((byte)0);
-        long end = SpoolFormat.AlignUp(start + lastNonZero + 1);
         _pos = _file.Length;
-        region = new ScannedRegion(start, Math.Min(end, _file.Length) - start, RegionKind.TornTail, false, "torn tail");
+        region = new ScannedRegion(start, TailLength(start, start + SpoolFormat.Align), RegionKind.TornTail, false, "torn tail");
         return true;
+    }
+
+    private readonly bool HasValidRegionFrom(long from)
+    {
+        for (long q = from; q + SpoolFormat.SlotSize <= _file.Length; q += SpoolFormat.Align)
+        {
+            uint l = SpoolFormat.ReadSlot0(_file.Slice((int)q, SpoolFormat.SlotSize), _salt, q);
+            if (l != 0 && q + l <= _file.Length) return true;
+        }
+        return false;
+    }
+
+    /// <summary>From start to the end of the last non-zero byte (at least to minEnd), 64-byte aligned.</summary>
+    private readonly long TailLength(long start, long minEnd)
+    {
+        int lastNonZero = _file[(int)start..].LastIndexOfAnyExcept((byte)0);
+        long end = Math.Max(minEnd, SpoolFormat.AlignUp(start + lastNonZero + 1));
+        return Math.Min(end, _file.Length) - start;
     }
 
     private readonly ScannedRegion Classify(long offset, uint length)

@@ -14,7 +14,7 @@ using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
 
-public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
+public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThreadPoolWorkItem
 {
     private enum Phase : byte { Idle, Buffering, Streaming, Flushing, Full, Failed }
 
@@ -36,7 +36,9 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
     {
         _spool = spool;
         _first = GC.AllocateUninitializedArray<byte>(Math.Max(256, firstBufferSize), pinned: true);
-        _core.RunContinuationsAsynchronously = true;   // never run session code on the flusher thread
+        // The flusher hands each completion to the thread pool as this object itself (IThreadPoolWorkItem:
+        // no allocation), and the continuation then runs inline there, never on the flusher thread.
+        _core.RunContinuationsAsynchronously = false;
     }
 
     /// <summary>Short, unique, ASCII alphanumeric; valid until the message goes back to the pool.</summary>
@@ -210,12 +212,17 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
     internal long FlushStart => _offset;
     internal long FlushEnd => _offset + SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
 
+    private CommitResult _flushResult;
+
     internal void CompleteFlush(CommitResult result)
     {
         _segment!.Release();
         _segment = null;
-        _core.SetResult(result);
+        _flushResult = result;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
+
+    void IThreadPoolWorkItem.Execute() => _core.SetResult(_flushResult);
 
     private void Recycle()
     {

@@ -54,7 +54,7 @@ internal static class SpoolRecovery
     public static long SequenceOf(string path)
         => long.TryParse(Path.GetFileNameWithoutExtension(path), System.Globalization.NumberStyles.HexNumber, null, out long s) ? s : -1;
 
-    public static RecoveryReport Run(string dir, bool repair)
+    public static RecoveryReport Run(string dir, bool repair, SpoolRecordVisitor? visitor = null)
     {
         var report = new RecoveryReport();
         string quarantine = Path.Combine(dir, "quarantine");
@@ -63,14 +63,14 @@ internal static class SpoolRecovery
         {
             long seq = SequenceOf(path);
             report.LastSequence = Math.Max(report.LastSequence, seq);
-            if (RecoverSegment(path, quarantine, repair, report)) dirChanged = true;
+            if (RecoverSegment(path, quarantine, repair, report, visitor)) dirChanged = true;
         }
         if (dirChanged && repair) LibC.FsyncDirectory(dir);
         return report;
     }
 
     /// <summary>Returns true when the segment file was deleted or moved.</summary>
-    private static bool RecoverSegment(string path, string quarantine, bool repair, RecoveryReport report)
+    private static bool RecoverSegment(string path, string quarantine, bool repair, RecoveryReport report, SpoolRecordVisitor? visitor)
     {
         string name = Path.GetFileName(path);
         var marks = new List<(long Offset, long Length, bool HasSlot0, bool Zero)>();
@@ -105,6 +105,7 @@ internal static class SpoolRecovery
                         report.Messages++;
                         var slot1 = span.Slice((int)r.Offset + SpoolFormat.SlotSize, SpoolFormat.SlotSize);
                         report.Bytes += SpoolFormat.PayloadLength(slot1) - SpoolFormat.EnvelopeLength(slot1);
+                        if (visitor is not null) visitor(new SpoolRecord(span, r.Offset, name));
                         break;
                     case RegionKind.Quarantined:
                         report.PreviouslyQuarantined++;
