@@ -2,6 +2,9 @@ using System.Text;
 
 namespace EdgeMta.Spool.Tests;
 
+[CollectionDefinition("allocation", DisableParallelization = true)]
+public class AllocationCollection { }
+
 public class SpoolWriteTests
 {
     [Fact]
@@ -128,7 +131,12 @@ public class SpoolWriteTests
             Assert.Equal(TestSpools.Content(seed, size), all[id].Data);
         }
     }
+}
 
+// Alone: GC.GetTotalAllocatedBytes counts every thread of the process.
+[Collection("allocation")]
+public class SpoolAllocationTests
+{
     [Theory]
     [InlineData(SpoolSync.Always, 2000)]
     [InlineData(SpoolSync.None, 2000)]
@@ -136,23 +144,27 @@ public class SpoolWriteTests
     public async Task MessagesAfterTheFirstFewAllocateNothing(SpoolSync sync, int size)
     {
         using var dir = new TempDir();
-        using var spool = TestSpools.Open(dir.Path, sync: sync, first: 32 << 10);
+        using var spool = TestSpools.Open(dir.Path, segment: 16 << 20, sync: sync, first: 32 << 10);   // no segment roll-over inside the measurement
         var data = TestSpools.Content(1, size);
-        long before = 0;
         int failures = 0;
-        for (int i = 0; i < 250; i++)
+        async Task<long> Window(int n)
         {
-            if (i == 50) before = GC.GetAllocatedBytesForCurrentThread() + OtherThreads();
-            var m = spool.Begin("192.0.2.1"u8, "h"u8, "a@b"u8, ""u8);
-            m.AddRecipient("c@d"u8, ""u8);
-            m.Append(data);
-            if (await m.CommitAsync() != CommitResult.Committed) failures++;   // Assert.Equal allocates: count instead
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < n; i++)
+            {
+                var m = spool.Begin("192.0.2.1"u8, "h"u8, "a@b"u8, ""u8);
+                m.AddRecipient("c@d"u8, ""u8);
+                m.Append(data);
+                if (await m.CommitAsync() != CommitResult.Committed) failures++;   // Assert.Equal allocates: count instead
+            }
+            return (GC.GetTotalAllocatedBytes(precise: true) - before) / n;
         }
+        await Window(300);   // warm-up: pool, JIT tiers, thread-pool threads
+        // GetTotalAllocatedBytes counts every thread, and the runtime allocates now and then (thread
+        // injection, tiering): take the quietest of five windows. A per-message allocation shows in all.
+        long per = long.MaxValue;
+        for (int w = 0; w < 5; w++) per = Math.Min(per, await Window(100));
         Assert.Equal(0, failures);
-        // GetTotalAllocatedBytes counts every thread (the pool threads the awaits resume on included).
-        long per = (GC.GetTotalAllocatedBytes(precise: true) - before) / 200;
-        Assert.True(per < 64, $"{per} bytes allocated per message");
-
-        static long OtherThreads() => GC.GetTotalAllocatedBytes(precise: true) - GC.GetAllocatedBytesForCurrentThread();
+        Assert.True(per < 32, $"{per} bytes allocated per message");
     }
 }

@@ -11,6 +11,9 @@ internal sealed class TempDir : IDisposable
         Path = System.IO.Path.Combine(parent ?? System.IO.Path.GetTempPath(), "edgemta-spool-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(Path);
     }
+    /// <summary>/dev/shm when there is one: for tests that only check logic and run recovery thousands of times.</summary>
+    public static string? FastParent => Directory.Exists("/dev/shm") ? "/dev/shm" : null;
+
     public string Sub(string name) => System.IO.Path.Combine(Path, name);
     public void Dispose()
     {
