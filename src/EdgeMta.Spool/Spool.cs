@@ -145,26 +145,28 @@ public sealed partial class Spool : IAsyncDisposable, IDisposable
     {
         segment = null;
         offset = 0;
+        int err;
+        if (length > SegmentUsable)
+        {
+            // A message bigger than a segment gets a segment of its own, sized to fit. Created outside the
+            // lock: it shares nothing with the other writers but the sequence number.
+            if (_disposed) return 5; // EIO: the spool is closing
+            long size = (SpoolFormat.SegmentHeaderSize + length + 4095) & ~4095L;
+            err = Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, size, out var own);
+            if (err != 0) return err;
+            offset = SpoolFormat.SegmentHeaderSize;
+            own!.Tail = offset + length;
+            own.WriteReservation(offset, (uint)length);
+            segment = own;   // the creation reference is the region's
+            return 0;
+        }
         lock (_gate)
         {
             if (_disposed) return 5; // EIO: the spool is closing
-            int err;
-            if (length > SegmentUsable)
-            {
-                // A message bigger than a segment gets a segment of its own, sized to fit.
-                long size = (SpoolFormat.SegmentHeaderSize + length + 4095) & ~4095L;
-                err = Segment.TryCreate(_directory, _nextSequence++, size, out var own);
-                if (err != 0) return err;
-                offset = SpoolFormat.SegmentHeaderSize;
-                own!.Tail = offset + length;
-                own.WriteReservation(offset, (uint)length);
-                segment = own;   // the creation reference is the region's
-                return 0;
-            }
             var s = _current;
             if (s is null || s.Retired || s.Tail + length > s.Length)
             {
-                err = Segment.TryCreate(_directory, _nextSequence++, _options.SegmentSize, out var fresh);
+                err = Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, _options.SegmentSize, out var fresh);
                 if (err != 0) return err;
                 s?.Release();
                 _current = s = fresh!;
