@@ -105,6 +105,12 @@ public sealed partial class Spool
             : err is LibC.ENOSPC or LibC.EDQUOT ? CommitResult.Full : CommitResult.Failed;
         Interlocked.Increment(ref _flushes);
         Interlocked.Add(ref _flushedRecords, batch.Count);
+        if (err != 0)
+        {
+            // The client hears 451 and will send again: unmark what the failed flush may still write back
+            // later, so a restart does not find these as well (a duplicate, at worst, if it already did).
+            foreach (var m in batch) m.Uncommit();
+        }
         foreach (var m in batch) m.CompleteFlush(result);
     }
 
@@ -117,7 +123,8 @@ public sealed partial class Spool
         {
             var seg = _batchSegments[i]!;
             long from = Math.Min(_batchFrom[i], seg.Watermark);
-            int e = seg.Flush(from, _batchTo[i]);
+            int e = InjectFlushError?.Invoke() ?? 0;
+            if (e == 0) e = seg.Flush(from, _batchTo[i]);
             if (e != 0)
             {
                 seg.Retired = true;

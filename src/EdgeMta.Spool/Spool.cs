@@ -152,7 +152,7 @@ public sealed partial class Spool : IAsyncDisposable, IDisposable
             // lock: it shares nothing with the other writers but the sequence number.
             if (_disposed) return 5; // EIO: the spool is closing
             long size = (SpoolFormat.SegmentHeaderSize + length + 4095) & ~4095L;
-            err = Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, size, out var own);
+            err = CreateSegment(size, out var own);
             if (err != 0) return err;
             offset = SpoolFormat.SegmentHeaderSize;
             own!.Tail = offset + length;
@@ -166,7 +166,7 @@ public sealed partial class Spool : IAsyncDisposable, IDisposable
             var s = _current;
             if (s is null || s.Retired || s.Tail + length > s.Length)
             {
-                err = Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, _options.SegmentSize, out var fresh);
+                err = CreateSegment(_options.SegmentSize, out var fresh);
                 if (err != 0) return err;
                 s?.Release();
                 _current = s = fresh!;
@@ -178,6 +178,17 @@ public sealed partial class Spool : IAsyncDisposable, IDisposable
             segment = s;
             return 0;
         }
+    }
+
+    /// <summary>Tests only: an errno to fail segment creation or a flush with, where no real fault is at hand.</summary>
+    internal Func<int>? InjectCreateError, InjectFlushError;
+
+    private int CreateSegment(long size, out Segment? segment)
+    {
+        segment = null;
+        int injected = InjectCreateError?.Invoke() ?? 0;
+        if (injected != 0) return injected;
+        return Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, size, out segment);
     }
 
     /// <summary>Gives back the unused end of a region that is still the segment's last one.</summary>

@@ -214,6 +214,9 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThrea
 
     private CommitResult _flushResult;
 
+    internal void Uncommit()
+        => Volatile.Write(ref *(ulong*)(_segment!.Base + _offset + SpoolFormat.SlotSize), 0UL);
+
     internal void CompleteFlush(CommitResult result)
     {
         _segment!.Release();
