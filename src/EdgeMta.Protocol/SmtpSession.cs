@@ -176,6 +176,10 @@ public sealed partial class SmtpSession
             ReadOnlySpan<byte> rest = input[consumed..];
             if (_state == SmtpState.WritingMail)
             {
+                if (rest.IsEmpty)
+                {
+                    return SessionStatus.Continue;
+                }
                 DataStatus data = _dataReader.Read(rest, _sink, out int used);
                 consumed += used;
                 if (data == DataStatus.NeedMore)
