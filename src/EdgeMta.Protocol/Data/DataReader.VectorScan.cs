@@ -1,0 +1,94 @@
+// The DATA reader's hot path: skips over message text 64 octets at a time while nothing happens in it.
+//
+// Per block, from the CR, LF and dot masks of LineMasks (bit k = octet k):
+//   crBefore = cr << 1 | (CR just before the block)       octets preceded by a CR
+//   lineEnds = lf & crBefore                               LFs of CRLFs the client sent
+//   bareLf   = lf & ~crBefore
+//   bareCr   = cr & ~(lf >> 1 | next block starts with LF) (one octet of look-ahead past the block)
+//   starts   = lineEnds << 1 | (line ended just before)    first octets of lines
+//   events   = bareLf | bareCr | starts & dot              (| starts, in the header section)
+// A block without events is message text as it stands: it stays in the current run (one sink Write for
+// the whole stretch) and only its line ends are looked at, for the long-line count. The first event hands
+// control back to the state machine at exactly that octet, with the state it would have had there.
+// Every "\r\n." (the only way an end of data can start) is an event, so no terminator is skipped.
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace EdgeMta.Protocol.Data;
+
+public sealed partial class DataReader
+{
+    /// <summary>
+    /// From <paramref name="i"/> (inside a line, no CR pending, no header name being matched), returns the
+    /// offset of the first octet the state machine must see, or where too few octets remain for a block and
+    /// its look-ahead octet. Sets the phase, the pending CR, the line start and the long-line count as the
+    /// state machine would have left them just before that offset. The octets skipped are message text
+    /// exactly as received.
+    /// </summary>
+    private int ScanToNextEvent(ReadOnlySpan<byte> input, int i)
+    {
+        ref byte origin = ref MemoryMarshal.GetReference(input);
+        int lastBlock = input.Length - LineMasks.BlockSize - 1;
+        ulong headerStarts = _inHeaders ? ulong.MaxValue : 0; // each header line start is an event
+        ulong crCarry = 0;   // 1 when the octet before the block is a CR (then its LF opens this block)
+        ulong startCarry = 0; // 1 when the octet before the block ends a line
+        long lineStart = _lineStart;
+        long blockPosition = _position + i;
+        int longLines = 0;
+
+        while (i <= lastBlock)
+        {
+            LineMasks.Classify(ref Unsafe.Add(ref origin, i), out ulong cr, out ulong lf, out ulong dot);
+            ulong crBefore = (cr << 1) | crCarry;
+            ulong lineEnds = lf & crBefore;
+            ulong lfAfter = (lf >> 1) | ((ulong)(Unsafe.Add(ref origin, i + LineMasks.BlockSize) == (byte)'\n' ? 1u : 0u) << 63);
+            ulong starts = (lineEnds << 1) | startCarry;
+            ulong events = (lf & ~crBefore) | (cr & ~lfAfter) | (starts & (dot | headerStarts));
+            if (events != 0)
+            {
+                int at = BitOperations.TrailingZeroCount(events);
+                CountLongLines(lineEnds & ((1UL << at) - 1), blockPosition, ref lineStart, ref longLines);
+                // An event never sits just after a CR: that CR would be bare itself, an earlier event, or
+                // the event is the LF of a CRLF, which is not one. So no CR is pending here.
+                _phase = ((starts >> at) & 1) != 0 ? Phase.LineStart : Phase.InLine;
+                _lineStart = lineStart;
+                LongLineCount += longLines;
+                return i + at;
+            }
+
+            CountLongLines(lineEnds, blockPosition, ref lineStart, ref longLines);
+            crCarry = cr >> 63;
+            startCarry = lineEnds >> 63;
+            i += LineMasks.BlockSize;
+            blockPosition += LineMasks.BlockSize;
+        }
+
+        _phase = startCarry != 0 ? Phase.LineStart : Phase.InLine;
+        _pendingCr = crCarry != 0; // its LF, seen as look-ahead, is the next octet
+        _lineStart = lineStart;
+        LongLineCount += longLines;
+        return i;
+    }
+
+    /// <summary>
+    /// Counts the long lines ended by the CRLFs whose LFs are the bits of <paramref name="lineEnds"/>. Only the
+    /// first can close a long line: the others close lines begun inside the same 64 octets.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CountLongLines(ulong lineEnds, long blockPosition, ref long lineStart, ref int longLines)
+    {
+        if (lineEnds == 0)
+        {
+            return;
+        }
+
+        long firstEnd = blockPosition + BitOperations.TrailingZeroCount(lineEnds) + 1;
+        if (firstEnd - lineStart > MaxLineLength)
+        {
+            longLines++;
+        }
+
+        lineStart = blockPosition + LineMasks.BlockSize - BitOperations.LeadingZeroCount(lineEnds);
+    }
+}

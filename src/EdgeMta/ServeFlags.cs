@@ -1,0 +1,144 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Net;
+using EdgeMta.Server;
+
+namespace EdgeMta;
+
+/// <summary>
+/// The flags of `edgemta [serve]`, exactly as PROTOCOL.md's command-line contract spells them, and their
+/// translation into <see cref="ServerOptions"/>. Every value is checked here, so a bad one is a one-line
+/// error and exit code 2 before anything starts; nothing past this point parses text from the user.
+/// </summary>
+internal sealed class ServeFlags
+{
+    public readonly Option<IPEndPoint[]> Listen = new("--listen")
+    {
+        Description = "Address and port to listen on, ADDR:PORT or [IPv6]:PORT; repeatable; port 0 picks a free one",
+        CustomParser = ParseEndPoints,
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.OneOrMore,
+    };
+    public readonly Option<string> Spool = new("--spool") { Description = "Spool directory", DefaultValueFactory = _ => "spool" };
+    public readonly Option<string> HostName = new("--hostname") { Description = "Name in the greeting and Received: headers (default: the machine's name)" };
+    public readonly Option<string[]> Domain = new("--domain") { Description = "A local domain; repeatable", Arity = ArgumentArity.OneOrMore };
+    public readonly Option<FileInfo> Recipients = new("--recipients") { Description = "Recipient directory file (PROTOCOL.md format)" };
+    public readonly Option<long> MaxMessageSize = new("--max-message-size") { Description = "Largest message in octets", DefaultValueFactory = _ => 26_214_400 };
+    public readonly Option<int> MaxRecipients = new("--max-recipients") { Description = "Recipients per message", DefaultValueFactory = _ => 1000 };
+    public readonly Option<int> MaxConnections = new("--max-connections") { Description = "Open connections in all", DefaultValueFactory = _ => 20_000 };
+    public readonly Option<int> MaxConnectionsPerIp = new("--max-connections-per-ip") { Description = "Open connections from one address (loopback exempt)", DefaultValueFactory = _ => 50 };
+    public readonly Option<int> CommandTimeout = new("--command-timeout") { Description = "Seconds a client may idle between commands", DefaultValueFactory = _ => 300 };
+    public readonly Option<int> DataTimeout = new("--data-timeout") { Description = "Seconds a client may idle inside DATA", DefaultValueFactory = _ => 600 };
+    public readonly Option<string> Vrfy = new("--vrfy") { Description = "VRFY: ambiguous (252), enabled, disabled (502)", DefaultValueFactory = _ => "ambiguous" };
+    public readonly Option<string> Expn = new("--expn") { Description = "EXPN: disabled (502) or enabled", DefaultValueFactory = _ => "disabled" };
+    public readonly Option<bool> LegacySend = new("--legacy-send") { Description = "SEND, SOML and SAML act as MAIL" };
+    public readonly Option<string> BareNewline = new("--bare-newline") { Description = "Messages with bare CR or LF: reject (550 5.6.0) or normalize", DefaultValueFactory = _ => "reject" };
+    public readonly Option<bool> RefuseMail = new("--refuse-mail") { Description = "Answer 521 at connect (RFC 7504) and close" };
+    public readonly Option<FileInfo> TlsCert = new("--tls-cert") { Description = "PEM certificate for STARTTLS" };
+    public readonly Option<FileInfo> TlsKey = new("--tls-key") { Description = "PEM private key for STARTTLS" };
+    public readonly Option<bool> RequireTls = new("--require-tls") { Description = "Answer 530 5.7.0 to MAIL before STARTTLS" };
+    public readonly Option<double> GreetDelay = new("--greet-delay") { Description = "Seconds to wait before the greeting; early talkers are refused", DefaultValueFactory = _ => 0 };
+    public readonly Option<string> Sync = new("--sync") { Description = "always: every 250 follows a durable write; none: benchmarks only", DefaultValueFactory = _ => "always" };
+    public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
+
+    public ServeFlags()
+    {
+        Vrfy.AcceptOnlyFromAmong("ambiguous", "enabled", "disabled");
+        Expn.AcceptOnlyFromAmong("disabled", "enabled");
+        BareNewline.AcceptOnlyFromAmong("reject", "normalize");
+        Sync.AcceptOnlyFromAmong("always", "none");
+        Positive(MaxMessageSize);
+        Positive(MaxRecipients);
+        Positive(MaxConnections);
+        Positive(MaxConnectionsPerIp);
+        Positive(CommandTimeout);
+        Positive(DataTimeout);
+        GreetDelay.CustomParser = r =>
+        {
+            string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (double.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out double v) && v >= 0 && v <= 300) return v;
+            r.AddError($"--greet-delay: '{text}' is not a number of seconds from 0 to 300");
+            return 0;
+        };
+    }
+
+    public void AddTo(Command command)
+    {
+        foreach (Option option in (Option[])[Listen, Spool, HostName, Domain, Recipients, MaxMessageSize, MaxRecipients,
+                     MaxConnections, MaxConnectionsPerIp, CommandTimeout, DataTimeout, Vrfy, Expn, LegacySend, BareNewline,
+                     RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, Verbose])
+        {
+            command.Options.Add(option);
+        }
+        command.Validators.Add(r =>
+        {
+            bool cert = r.GetResult(TlsCert) is not null, key = r.GetResult(TlsKey) is not null;
+            if (cert != key) r.AddError("--tls-cert and --tls-key go together");
+            if (r.GetValue(Recipients) is { Exists: false } file) r.AddError($"--recipients: no such file {file.FullName}");
+        });
+    }
+
+    public ServerOptions ToOptions(ParseResult p)
+    {
+        IPEndPoint[]? listen = p.GetValue(Listen);
+        return new ServerOptions
+        {
+            Listen = listen is { Length: > 0 } ? listen : [new IPEndPoint(IPAddress.Loopback, ServerOptions.DefaultPort)],
+            SpoolDirectory = p.GetValue(Spool)!,
+            HostName = p.GetValue(HostName) is { Length: > 0 } h ? h : Environment.MachineName,
+            Domains = p.GetValue(Domain) ?? [],
+            RecipientsFile = p.GetValue(Recipients)?.FullName,
+            MaxMessageSize = p.GetValue(MaxMessageSize),
+            MaxRecipients = p.GetValue(MaxRecipients),
+            MaxConnections = p.GetValue(MaxConnections),
+            MaxConnectionsPerAddress = p.GetValue(MaxConnectionsPerIp),
+            CommandTimeout = TimeSpan.FromSeconds(p.GetValue(CommandTimeout)),
+            DataTimeout = TimeSpan.FromSeconds(p.GetValue(DataTimeout)),
+            Vrfy = p.GetValue(Vrfy) switch { "enabled" => VrfyMode.Enabled, "disabled" => VrfyMode.Disabled, _ => VrfyMode.Ambiguous },
+            ExpnEnabled = p.GetValue(Expn) == "enabled",
+            LegacySend = p.GetValue(LegacySend),
+            NormalizeBareNewlines = p.GetValue(BareNewline) == "normalize",
+            RefuseMail = p.GetValue(RefuseMail),
+            TlsCertificateFile = p.GetValue(TlsCert)?.FullName,
+            TlsKeyFile = p.GetValue(TlsKey)?.FullName,
+            RequireTls = p.GetValue(RequireTls),
+            GreetDelay = TimeSpan.FromSeconds(p.GetValue(GreetDelay)),
+            SyncEveryCommit = p.GetValue(Sync) != "none",
+            Verbose = p.GetValue(Verbose),
+        };
+    }
+
+    // A custom parser rather than a validator: a validator sees the value only after conversion, and a
+    // conversion failure ("abc") would surface as an exception instead of the one-line error.
+    private static void Positive<T>(Option<T> option) where T : System.Numerics.INumber<T>, IParsable<T> =>
+        option.CustomParser = r =>
+        {
+            string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (T.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out T? value) && value > T.Zero) return value;
+            r.AddError($"{option.Name}: '{text}' is not a positive whole number in range");
+            return T.Zero;
+        };
+
+    private static IPEndPoint[] ParseEndPoints(ArgumentResult result)
+    {
+        var endpoints = new IPEndPoint[result.Tokens.Count];
+        for (int i = 0; i < endpoints.Length; i++)
+        {
+            string text = result.Tokens[i].Value;
+            if (!IPEndPoint.TryParse(text, out IPEndPoint? endpoint) || !HasPort(text))
+            {
+                result.AddError($"--listen: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:2525 or [::1]:2525)");
+                return [];
+            }
+            endpoints[i] = endpoint;
+        }
+        return endpoints;
+    }
+
+    // IPEndPoint.TryParse accepts a bare address with port 0; the contract wants the port spelled out.
+    private static bool HasPort(string text)
+    {
+        int colon = text.LastIndexOf(':');
+        return colon > 0 && (text[0] != '[' || text[colon - 1] == ']');
+    }
+}

@@ -1,0 +1,138 @@
+using EdgeMta.EndToEnd.Tests.Harness;
+
+namespace EdgeMta.EndToEnd.Tests;
+
+/// <summary>
+/// The session's and the process's life: idle timeouts (RFC 5321 §4.5.3.2), graceful shutdown on
+/// SIGTERM/SIGINT, web clients that connect to the wrong port, and the command line's exit codes.
+/// </summary>
+public sealed class LifecycleTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan TimeoutSlack = TimeSpan.FromSeconds(15);
+
+    [Fact]
+    public async Task AClientIdlePastTheCommandTimeoutGets421AndIsClosed()
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--command-timeout", "2"]);
+        await using SmtpConnection c = await server.OpenSessionAsync();
+        await c.CommandAsync("EHLO client.example", 250);
+        await c.ExpectAsync(421, "4.4.2", "an idle session after --command-timeout 2", TimeoutSlack);
+        Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 421 the server closes\n{c.Transcript}");
+    }
+
+    [Fact]
+    public async Task AClientIdleInsideDataPastTheDataTimeoutGets421AndNothingIsSpooled()
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--data-timeout", "2"]);
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("MAIL FROM:<slow@example.com>", 250);
+            await c.CommandAsync("RCPT TO:<b@example.org>", 250);
+            await c.CommandAsync("DATA", 354);
+            await c.SendAsync("Subject: slow\r\n\r\nand then silence\r\n");
+            await c.ExpectAsync(421, "4.4.2", "a session idle inside DATA after --data-timeout 2", TimeoutSlack);
+            Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 421 the server closes\n{c.Transcript}");
+        }
+        Assert.Equal(0, (await server.StopAndExportAsync()).Count);
+    }
+
+    [Theory]
+    [InlineData(EdgeMtaProcess.SIGTERM)]
+    [InlineData(EdgeMtaProcess.SIGINT)]
+    public async Task ShutdownWithAnIdleSessionOpenSends421AndExitsZero(int signal)
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output);
+        await using SmtpConnection c = await server.OpenSessionAsync();
+        await c.CommandAsync("EHLO client.example", 250);
+        server.Signal(signal);
+        await c.ExpectAsync(421, "4.3.2", $"an idle session when the server gets signal {signal}", TimeoutSlack);
+        Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 421 the server closes\n{c.Transcript}");
+        int exit = await server.WaitForExitAsync(EdgeMtaProcess.StopTimeout);
+        Assert.True(exit == 0, $"A graceful shutdown exits 0, it exited {exit}\n{server.Log}");
+    }
+
+    [Fact]
+    public async Task ShutdownLetsATransactionInDataFinishAndKeepsItsMessage()
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output);
+        byte[] message = Mail.Crlf("Subject: in flight", "", "sent across a SIGTERM");
+        string id;
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("MAIL FROM:<late@example.com>", 250);
+            await c.CommandAsync("RCPT TO:<b@example.org>", 250);
+            await c.CommandAsync("DATA", 354);
+            await c.SendAsync("Subject: in flight\r\n");
+            server.Signal(EdgeMtaProcess.SIGTERM);
+            await Task.Delay(300); // let the signal land while the transaction is inside DATA
+            await c.SendAsync("\r\nsent across a SIGTERM\r\n.\r\n");
+            id = (await c.ExpectAsync(250, "2.0.0", "the end of data during shutdown")).QueueId!;
+            List<SmtpReply> rest = await c.ReadUntilClosedAsync(TimeoutSlack);
+            Assert.True(rest.All(x => x.Code == 421), $"After its message the session may only be told 421 and closed\n{c.Transcript}");
+        }
+        int exit = await server.WaitForExitAsync(EdgeMtaProcess.StopTimeout);
+        Assert.True(exit == 0, $"A graceful shutdown exits 0, it exited {exit}\n{server.Log}");
+        SpoolExport export = await server.StopAndExportAsync();
+        Mail.AssertExportedExactly(export, [new SentMessage(id, message, "late@example.com", ["b@example.org"])]);
+    }
+
+    [Theory]
+    [InlineData("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n")]
+    [InlineData("POST /submit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")]
+    [InlineData("CONNECT mail.example.org:25 HTTP/1.1\r\nHost: mail.example.org:25\r\n\r\n")]
+    public async Task AWebClientGets221AndIsClosed(string request)
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output);
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.SendAsync(request);
+            await c.ExpectAsync(221, "2.7.0", "a web client's request");
+            Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 221 the server closes\n{c.Transcript}");
+        }
+        Assert.False(server.HasExited);
+        Assert.Equal(0, await server.StopAsync());
+    }
+
+    [Theory]
+    [InlineData("--max-message-size", "abc")]
+    [InlineData("--max-recipients", "0")]
+    [InlineData("--command-timeout", "-1")]
+    [InlineData("--vrfy", "maybe")]
+    [InlineData("--listen", "nowhere")]
+    [InlineData("--bare-newline", "sometimes")]
+    [InlineData("--no-such-flag", "1")]
+    public async Task ABadFlagExitsTwoWithOneLineOnStderr(string flag, string value)
+    {
+        string spool = Directory.CreateTempSubdirectory("edgemta-e2e-flags-").FullName;
+        try
+        {
+            // --listen 127.0.0.1:0 first, so a binary that wrongly starts binds nothing shared (and is killed at the deadline).
+            ToolResult r = await ToolRun.RunAsync(EdgeMtaBinary.Require(), ["--listen", "127.0.0.1:0", "--spool", spool, flag, value],
+                TimeSpan.FromSeconds(10), output);
+            Assert.True(r.ExitCode == 2, $"A bad flag exits 2\n{r}");
+            string[] lines = r.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            Assert.True(lines.Length == 1, $"A bad flag prints exactly one line on stderr, it printed {lines.Length}\n{r}");
+        }
+        finally
+        {
+            Directory.Delete(spool, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("--version")]
+    [InlineData("--help")]
+    public async Task VersionAndHelpExitZeroAndPrintSomething(string flag)
+    {
+        ToolResult r = await ToolRun.RunAsync(EdgeMtaBinary.Require(), [flag], TimeSpan.FromSeconds(10), output);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.False(string.IsNullOrWhiteSpace(r.StandardOutput), $"{flag} should print to stdout\n{r}");
+        if (flag == "--help")
+        {
+            Assert.Contains("--listen", r.StandardOutput);
+            Assert.Contains("--spool", r.StandardOutput);
+        }
+    }
+}
