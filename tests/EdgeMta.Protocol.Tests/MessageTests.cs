@@ -194,7 +194,7 @@ public class MessageTests
     {
         SessionDriver d = InState(SmtpState.SenderApproved);
         d.Send("RCPT TO:<Green@foo.com>\r\n");
-        Assert.Equal("554 5.5.1 Error: no valid recipients\r\n250 2.0.0 Ok\r\n", d.Send("BDAT 4 LAST\r\nRSET\r\nNOOP\r\n"));
+        Assert.Equal("554 5.5.1 Error: no valid recipients\r\n250 2.0.0 Ok\r\n", d.Send("BDAT 6 LAST\r\nRSET\r\nNOOP\r\n"));
     }
 
     [Fact]
