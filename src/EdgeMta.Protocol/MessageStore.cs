@@ -1,0 +1,57 @@
+// Contract: the seam between the session and durable storage. The session never waits on I/O.
+//
+// The session calls Begin when a message's data starts (DATA accepted, or the first BDAT), then Append
+// with the message text (the Received: header first, then the unstuffed client text), and Abort when
+// the message is abandoned (too big, refused, RSET, QUIT, client gone). At the end of data the session
+// returns SessionStatus.AwaitingCommit; the host commits the message durably (asynchronously, group
+// commit) and then calls SmtpSession.CompleteMessage with the outcome. Only then is 250 sent
+// (PROTOCOL.md: "Only after the spool write is durable is 250 sent").
+namespace EdgeMta.Protocol;
+
+public enum StoreBeginStatus : byte
+{
+    Started,
+    /// <summary>451 4.3.0: a local error (the spool could not open a record).</summary>
+    Failed,
+    /// <summary>452 4.3.1: no space.</summary>
+    Full,
+}
+
+/// <summary>What <see cref="IMessageStore.Begin"/> answers: a queue id (copied by the session at once) or a failure.</summary>
+public readonly ref struct StoreBeginResult
+{
+    public StoreBeginResult(StoreBeginStatus status, ReadOnlySpan<byte> queueId)
+    {
+        Status = status;
+        QueueId = queueId;
+    }
+
+    public StoreBeginStatus Status { get; }
+    /// <summary>ASCII, at most 64 octets, no spaces.</summary>
+    public ReadOnlySpan<byte> QueueId { get; }
+
+    public static StoreBeginResult Started(ReadOnlySpan<byte> queueId) => new(StoreBeginStatus.Started, queueId);
+    public static StoreBeginResult Failed => new(StoreBeginStatus.Failed, default);
+    public static StoreBeginResult Full => new(StoreBeginStatus.Full, default);
+}
+
+/// <summary>How the host's durable write of a message ended.</summary>
+public enum CommitOutcome : byte
+{
+    /// <summary>250 2.0.0 Ok: queued as &lt;id&gt; (the id Begin gave).</summary>
+    Committed,
+    /// <summary>451 4.3.0.</summary>
+    Failed451,
+    /// <summary>452 4.3.1.</summary>
+    Full452,
+}
+
+/// <summary>Where a session's messages go; one per connection, or shared if the implementation is thread-safe per session.</summary>
+public interface IMessageStore
+{
+    StoreBeginResult Begin(Envelope envelope);
+    /// <summary>Message octets, unstuffed, the Received: header first. The span is valid only during the call.</summary>
+    void Append(ReadOnlySpan<byte> octets);
+    /// <summary>The message begun last is abandoned; nothing of it may be kept.</summary>
+    void Abort();
+}

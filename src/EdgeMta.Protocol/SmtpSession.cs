@@ -1,0 +1,410 @@
+// Contract: one SMTP server session (RFC 5321), the one seam the server uses: bytes in, replies out.
+//
+// The host owns the socket and the buffers. It calls Start once per connection, then Process with the
+// bytes it has; Process answers every complete command in order (pipelining, RFC 2920), writes the
+// replies into the output, and says how many input bytes it consumed: the host keeps the rest and calls
+// again when more arrive (a command split anywhere simply waits). At the end of a message Process stops
+// with AwaitingCommit; the host makes the message durable and calls CompleteMessage, then Process again
+// with what is left. StartTls asks the host to switch to TLS now (the pipelined plaintext was discarded,
+// CVE-2011-0411) and to call OnTlsEstablished. Close means: flush the output, then close.
+// It is synchronous and does no I/O, no logging and no allocation per command or per message once warm.
+// A client mistake is a reply, never an exception; an exception means a host bug (calling out of turn).
+using System.Buffers;
+using EdgeMta.Protocol.Data;
+
+namespace EdgeMta.Protocol;
+
+/// <summary>What the host does after a call.</summary>
+public enum SessionStatus : byte
+{
+    /// <summary>Read more input and call Process again.</summary>
+    Continue,
+    /// <summary>Commit the message to the store durably, then call CompleteMessage.</summary>
+    AwaitingCommit,
+    /// <summary>Send the output (220), then start the TLS handshake; then call OnTlsEstablished.</summary>
+    StartTls,
+    /// <summary>Send the output, then close the connection.</summary>
+    Close,
+}
+
+/// <summary>What the host knows about the client when it connects.</summary>
+public readonly ref struct ClientInfo
+{
+    public ClientInfo(ReadOnlySpan<byte> address)
+    {
+        Address = address;
+    }
+
+    /// <summary>The client's IP address as ASCII text ("192.0.2.1", "2001:db8::1").</summary>
+    public ReadOnlySpan<byte> Address { get; }
+}
+
+/// <summary>One SMTP session; pooled per connection by the server (Reset for reuse).</summary>
+public sealed partial class SmtpSession
+{
+    private enum Phase : byte
+    {
+        Idle,
+        AwaitingGreeting,
+        Commands,
+        AwaitingCommit,
+        Closed,
+    }
+
+    private readonly SmtpSessionOptions _options;
+    private readonly PreparedOptions _prepared;
+    private readonly RecipientDirectory _directory;
+    private readonly TimeProvider _clock;
+    private readonly Envelope _envelope = new();
+    private readonly DataReader _dataReader;
+    private readonly BdatReader _bdatReader;
+    private readonly StoreSink _sink = new();
+    private readonly byte[] _queueId = new byte[64];
+    private readonly byte[] _scratch = new byte[ReceivedHeader.MaxLength];
+    private readonly int _lineLimit;
+
+    private IMessageStore? _store;
+    private Phase _phase;
+    private SmtpState _state = SmtpState.Closed;
+    private int _queueIdLength;
+    private int _errors;
+    private bool _skippingLongLine;
+    private bool _tls;
+    private bool _storeOpen;
+    private bool _recipientTried;
+    private bool _shuttingDown;
+    // BDAT (RFC 3030): a chunk being read, whether it is the LAST one, the octets of a refused chunk to skip.
+    private bool _chunkActive;
+    private bool _chunkLast;
+    private bool _chunking;
+    private long _chunkLength;
+    private long _discard;
+
+    public SmtpSession(SmtpSessionOptions options, RecipientDirectory directory, TimeProvider clock)
+    {
+        _options = options;
+        _prepared = options.Prepared;
+        _directory = directory;
+        _clock = clock;
+        _lineLimit = options.LineLimit;
+        _dataReader = new DataReader(options.MaxMessageSize, options.BareNewlines);
+        _bdatReader = new BdatReader(options.MaxMessageSize);
+    }
+
+    public SmtpState State => _state;
+    public SmtpSessionOptions Options => _options;
+    /// <summary>The envelope of the session and its transaction in progress.</summary>
+    public Envelope Envelope => _envelope;
+    /// <summary>Errors counted toward the limit (Postfix smtpd_hard_error_limit).</summary>
+    public int ErrorCount => _errors;
+    /// <summary>The idle limit now: the data timeout while message text is expected, else the command timeout (RFC 5321 §4.5.3.2).</summary>
+    public TimeSpan CurrentTimeout => _state == SmtpState.WritingMail || _chunkActive ? _options.DataTimeout : _options.CommandTimeout;
+    /// <summary>Start waits this long before the greeting (the host calls OnGreetDelayElapsed).</summary>
+    public bool AwaitingGreeting => _phase == Phase.AwaitingGreeting;
+
+    /// <summary>
+    /// Begins a session: writes the 220 greeting (or nothing while a greet delay runs), or 521 in
+    /// --refuse-mail mode (RFC 7504) and Close.
+    /// </summary>
+    public SessionStatus Start(in ClientInfo client, IMessageStore store, IBufferWriter<byte> output)
+    {
+        if (_phase != Phase.Idle)
+        {
+            throw new InvalidOperationException("Start on a session in use: call Reset first");
+        }
+        _store = store;
+        _sink.Store = store;
+        _envelope.SetClient(client.Address);
+        if (_options.RefuseMail)
+        {
+            output.Write(_prepared.RefuseMail);
+            return Close();
+        }
+        _state = SmtpState.Connected;
+        if (_options.GreetDelay > TimeSpan.Zero)
+        {
+            _phase = Phase.AwaitingGreeting;
+            return SessionStatus.Continue;
+        }
+        _phase = Phase.Commands;
+        output.Write(_prepared.Greeting);
+        return SessionStatus.Continue;
+    }
+
+    /// <summary>The greet delay ran out with the client silent: send the 220.</summary>
+    public SessionStatus OnGreetDelayElapsed(IBufferWriter<byte> output)
+    {
+        if (_phase == Phase.AwaitingGreeting)
+        {
+            _phase = Phase.Commands;
+            output.Write(_prepared.Greeting);
+        }
+        return _phase == Phase.Closed ? SessionStatus.Close : SessionStatus.Continue;
+    }
+
+    /// <summary>
+    /// Answers the complete commands in <paramref name="input"/> (and reads message text in DATA/BDAT).
+    /// <paramref name="consumed"/>: the bytes used; the host keeps the rest for the next call.
+    /// </summary>
+    public SessionStatus Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
+    {
+        consumed = 0;
+        switch (_phase)
+        {
+            case Phase.Commands:
+                break;
+            case Phase.AwaitingGreeting:
+                if (input.IsEmpty)
+                {
+                    return SessionStatus.Continue;
+                }
+                // An early talker (PROTOCOL.md, as Postfix postscreen's pregreet test).
+                consumed = input.Length;
+                output.Write(Replies.SynchronizationError);
+                return Close();
+            case Phase.Closed:
+                consumed = input.Length;
+                return SessionStatus.Close;
+            case Phase.AwaitingCommit:
+                throw new InvalidOperationException("Process while a message awaits CompleteMessage");
+            default:
+                throw new InvalidOperationException("Process before Start");
+        }
+
+        while (true)
+        {
+            ReadOnlySpan<byte> rest = input[consumed..];
+            if (_state == SmtpState.WritingMail)
+            {
+                if (rest.IsEmpty)
+                {
+                    return SessionStatus.Continue;
+                }
+                DataStatus data = _dataReader.Read(rest, _sink, out int used);
+                consumed += used;
+                if (data == DataStatus.NeedMore)
+                {
+                    return SessionStatus.Continue;
+                }
+                SessionStatus end = EndOfData(output);
+                if (end != SessionStatus.Continue)
+                {
+                    return end;
+                }
+                continue;
+            }
+            if (_chunkActive || _discard > 0)
+            {
+                if (!ReadChunk(rest, output, ref consumed, out SessionStatus chunkStatus))
+                {
+                    return chunkStatus;
+                }
+                continue;
+            }
+            if (rest.IsEmpty)
+            {
+                return SessionStatus.Continue;
+            }
+            if (_skippingLongLine)
+            {
+                int lf = rest.IndexOf((byte)'\n');
+                if (lf < 0)
+                {
+                    consumed = input.Length;
+                    return SessionStatus.Continue;
+                }
+                consumed += lf + 1;
+                _skippingLongLine = false;
+                if (Refuse(Replies.LineTooLong, output))
+                {
+                    return SessionStatus.Close;
+                }
+                continue;
+            }
+
+            ParseStatus parsed = CommandParser.TryParse(rest, _lineLimit, out SmtpCommand command);
+            if (parsed == ParseStatus.Incomplete)
+            {
+                return SessionStatus.Continue;
+            }
+            if (parsed == ParseStatus.Error)
+            {
+                // Over the limit with its end not yet here: skip to the LF, then answer 500 5.5.6.
+                consumed = input.Length;
+                _skippingLongLine = true;
+                return SessionStatus.Continue;
+            }
+            consumed += command.Consumed;
+            SessionStatus status = Execute(in command, rest[..command.LineLength], output);
+            switch (status)
+            {
+                case SessionStatus.Close:
+                    consumed = input.Length;
+                    return status;
+                case SessionStatus.StartTls:
+                    consumed = input.Length; // plaintext pipelined after STARTTLS is never executed (CVE-2011-0411)
+                    return status;
+                case SessionStatus.AwaitingCommit:
+                    return status;
+            }
+            if (consumed < input.Length && VerbTable.Has(command.Verb, VerbFlags.EndsPipelineGroup) && command.Error == LineError.None)
+            {
+                // RFC 2920 §3.1: this command ends a group; the client had to wait for its reply.
+                consumed = input.Length;
+                AbortMessage();
+                output.Write(Replies.SynchronizationError);
+                return Close();
+            }
+        }
+    }
+
+    /// <summary>The host's durable write ended: 250 with the queue id → 7, or 451 / 452 → 3.</summary>
+    public SessionStatus CompleteMessage(CommitOutcome outcome, IBufferWriter<byte> output)
+    {
+        if (_phase != Phase.AwaitingCommit)
+        {
+            throw new InvalidOperationException("CompleteMessage without AwaitingCommit");
+        }
+        _phase = Phase.Commands;
+        _storeOpen = false;
+        EndTransaction();
+        switch (outcome)
+        {
+            case CommitOutcome.Committed:
+                output.Write(Replies.QueuedAsPrefix);
+                output.Write(_queueId.AsSpan(0, _queueIdLength));
+                output.Write(Replies.Crlf);
+                _state = SmtpState.ReadyToDeliver;
+                break;
+            case CommitOutcome.Full452:
+                _state = SmtpState.Wait;
+                if (Refuse(Replies.StoreFull, output))
+                {
+                    return SessionStatus.Close;
+                }
+                break;
+            default:
+                _state = SmtpState.Wait;
+                if (Refuse(Replies.StoreFailed, output))
+                {
+                    return SessionStatus.Close;
+                }
+                break;
+        }
+        if (_shuttingDown)
+        {
+            output.Write(_prepared.ShuttingDown);
+            return Close();
+        }
+        return SessionStatus.Continue;
+    }
+
+    /// <summary>The client was idle past <see cref="CurrentTimeout"/>: 421 4.4.2, close.</summary>
+    public SessionStatus OnTimeout(IBufferWriter<byte> output)
+    {
+        if (_phase == Phase.Closed)
+        {
+            return SessionStatus.Close;
+        }
+        AbortMessage();
+        output.Write(_prepared.Timeout);
+        return Close();
+    }
+
+    /// <summary>
+    /// The server is stopping: 421 4.3.2 and Close for an idle session; a session reading or committing a
+    /// message goes on (Continue) and gets its 421 after the message's reply.
+    /// </summary>
+    public SessionStatus OnShutdown(IBufferWriter<byte> output)
+    {
+        if (_phase == Phase.Closed)
+        {
+            return SessionStatus.Close;
+        }
+        if (_state == SmtpState.WritingMail || _chunkActive || _phase == Phase.AwaitingCommit)
+        {
+            _shuttingDown = true;
+            return SessionStatus.Continue;
+        }
+        AbortMessage();
+        output.Write(_prepared.ShuttingDown);
+        return Close();
+    }
+
+    /// <summary>The TLS handshake after STARTTLS succeeded: the session starts over in state 2 (RFC 3207 §4.2).</summary>
+    public void OnTlsEstablished()
+    {
+        _tls = true;
+        _envelope.Tls = true;
+        _envelope.ForgetHelo();
+        _envelope.ResetTransaction();
+        _state = SmtpState.Connected;
+    }
+
+    /// <summary>Makes the session ready for another connection; abandons any message in progress.</summary>
+    public void Reset()
+    {
+        AbortMessage();
+        _store = null;
+        _phase = Phase.Idle;
+        _state = SmtpState.Closed;
+        _errors = 0;
+        _skippingLongLine = false;
+        _tls = false;
+        _shuttingDown = false;
+        _discard = 0;
+        EndTransaction();
+    }
+
+    private SessionStatus Close()
+    {
+        AbortMessage();
+        _phase = Phase.Closed;
+        _state = SmtpState.Closed;
+        return SessionStatus.Close;
+    }
+
+    /// <summary>Writes an error reply and counts it; true when the error limit closed the session (421 4.7.0).</summary>
+    private bool Refuse(ReadOnlySpan<byte> reply, IBufferWriter<byte> output)
+    {
+        output.Write(reply);
+        if (++_errors >= _options.ErrorLimit)
+        {
+            output.Write(_prepared.TooManyErrors);
+            Close();
+            return true;
+        }
+        return false;
+    }
+
+    private SessionStatus RefuseStatus(ReadOnlySpan<byte> reply, IBufferWriter<byte> output) =>
+        Refuse(reply, output) ? SessionStatus.Close : SessionStatus.Continue;
+
+    private void AbortMessage()
+    {
+        if (_storeOpen)
+        {
+            _storeOpen = false;
+            _store?.Abort();
+        }
+        _chunkActive = false;
+    }
+
+    /// <summary>Forgets the transaction: the envelope's paths, BDAT progress, the RCPT attempts.</summary>
+    private void EndTransaction()
+    {
+        _envelope.ResetTransaction();
+        _recipientTried = false;
+        _chunking = false;
+        _chunkActive = false;
+        _chunkLast = false;
+    }
+
+    /// <summary>Passes message text to the store.</summary>
+    private sealed class StoreSink : IMessageBodySink
+    {
+        public IMessageStore? Store;
+
+        public void Write(ReadOnlySpan<byte> octets) => Store!.Append(octets);
+    }
+}

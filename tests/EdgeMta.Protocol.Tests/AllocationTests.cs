@@ -1,0 +1,77 @@
+// No allocation per command or per message on the steady path (measured in bytes, not time).
+using System.Buffers;
+using System.Text;
+using EdgeMta.Protocol;
+
+namespace EdgeMta.Protocol.Tests;
+
+public class AllocationTests
+{
+    private static long AllocatedBy(Action run)
+    {
+        run();
+        run(); // warm: static tables, tiered JIT, buffers grown to size
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++)
+        {
+            run();
+        }
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    [Fact]
+    public void ARepeatedSessionOfCommandsAllocatesNothingOnceWarm()
+    {
+        var session = new SmtpSession(new SmtpSessionOptions { HostName = "foo.com", Vrfy = VrfyMode.Enabled }, TestDirectories.Seed, new FixedClock());
+        var store = new InMemoryMessageStore(keepMessages: false);
+        var output = new ArrayBufferWriter<byte>(1 << 16);
+        byte[] address = "192.0.2.1"u8.ToArray();
+        byte[] input = Encoding.ASCII.GetBytes(
+            "MAIL FROM:<Smith@bar.com> SIZE=100 BODY=8BITMIME\r\nRCPT TO:<Jones@foo.com> NOTIFY=NEVER\r\nRCPT TO:<Green@foo.com>\r\n"
+            + "RCPT TO:<@foo.com:Brown@foo.com>\r\nRCPT TO:<fwd@foo.com>\r\nRSET\r\nHELP\r\nFOO\r\nQUIT\r\n");
+        SessionStatus last = default;
+        long allocated = AllocatedBy(() =>
+        {
+            output.ResetWrittenCount();
+            session.Reset();
+            session.Start(new ClientInfo(address), store, output);
+            session.Process("EHLO bar.com\r\n"u8, output, out _);
+            session.Process("VRFY Crispin\r\n"u8, output, out _);
+            last = session.Process(input, output, out _); // (xunit's Assert allocates: check after measuring)
+        });
+        Assert.Equal(SessionStatus.Close, last);
+        Assert.Equal(0, allocated);
+    }
+
+    [Fact]
+    public void ARepeatedSessionWithAMessageAllocatesNothingOnceWarm()
+    {
+        var session = new SmtpSession(new SmtpSessionOptions { HostName = "foo.com" }, TestDirectories.Seed, new FixedClock());
+        var store = new InMemoryMessageStore(keepMessages: false);
+        var output = new ArrayBufferWriter<byte>(1 << 16);
+        byte[] address = "192.0.2.1"u8.ToArray();
+        var text = new StringBuilder("MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<Jones@foo.com>\r\nDATA\r\n");
+        byte[] commands = Encoding.ASCII.GetBytes(text.ToString());
+        text.Clear().Append("Subject: x\r\n\r\n");
+        for (int i = 0; i < 60; i++)
+        {
+            text.Append("..a line of text that is dot-stuffed, sixty-odd octets long.\r\n");
+        }
+        byte[] message = Encoding.ASCII.GetBytes(text.Append(".\r\nQUIT\r\n").ToString());
+        SessionStatus last = default, awaiting = default;
+        long allocated = AllocatedBy(() =>
+        {
+            output.ResetWrittenCount();
+            session.Reset();
+            session.Start(new ClientInfo(address), store, output);
+            session.Process("EHLO bar.com\r\n"u8, output, out _);
+            session.Process(commands, output, out _);
+            awaiting = session.Process(message, output, out int consumed);
+            session.CompleteMessage(store.Commit(), output);
+            last = session.Process(message.AsSpan(consumed), output, out _);
+        });
+        Assert.Equal(SessionStatus.AwaitingCommit, awaiting);
+        Assert.Equal(SessionStatus.Close, last);
+        Assert.Equal(0, allocated);
+    }
+}

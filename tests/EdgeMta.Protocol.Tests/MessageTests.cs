@@ -1,0 +1,206 @@
+// The rows of PROTOCOL.md about message data: commit outcomes, size, loops, bare newlines, BDAT, shutdown mid-DATA.
+using System.Buffers;
+using System.Text;
+using EdgeMta.Protocol;
+using EdgeMta.Protocol.Data;
+using static EdgeMta.Protocol.Tests.StateTableTests;
+
+namespace EdgeMta.Protocol.Tests;
+
+public class MessageTests
+{
+    private static string Text(byte[] data) => Encoding.Latin1.GetString(data);
+
+    [Fact]
+    public void TheStoredMessageStartsWithTheReceivedHeaderAndIsUnstuffed()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        d.Send("Subject: x\r\n\r\n..leading dot\r\n.\r\n");
+        Assert.Equal("Received: from bar.com ([192.0.2.1])\r\n\tby foo.com with ESMTP id Q00000001\r\n\tfor <Jones@foo.com>; Sun, 22 Nov 2026 07:30:15 +0000\r\n"
+            + "Subject: x\r\n\r\n.leading dot\r\n", Text(d.Store.Messages[0].Data));
+        Assert.Equal("Smith@bar.com", d.Store.Messages[0].ReversePath);
+    }
+
+    [Fact]
+    public void NoReplyIsSentUntilTheHostSaysTheMessageIsDurable()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        var output = new ArrayBufferWriter<byte>();
+        byte[] input = "body\r\n.\r\nQUIT\r\n"u8.ToArray();
+        Assert.Equal(SessionStatus.AwaitingCommit, d.Session.Process(input, output, out int consumed));
+        Assert.Equal(9, consumed); // just after the dot line: QUIT is still the host's
+        Assert.Equal(0, output.WrittenCount);
+        Assert.Throws<InvalidOperationException>(() => d.Session.Process(input.AsSpan(consumed), output, out _));
+        Assert.Equal(SessionStatus.Continue, d.Session.CompleteMessage(d.Store.Commit(), output));
+        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n", Encoding.ASCII.GetString(output.WrittenSpan));
+    }
+
+    [Theory]
+    [InlineData(CommitOutcome.Failed451, "451 4.3.0 Error: queue file write error\r\n")]
+    [InlineData(CommitOutcome.Full452, "452 4.3.1 Insufficient system storage\r\n")]
+    public void AFailedSpoolWriteIs451AndAFullSpoolIs452AndTheSessionGoesBackTo3(CommitOutcome outcome, string reply)
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        var output = new ArrayBufferWriter<byte>();
+        Assert.Equal(SessionStatus.AwaitingCommit, d.Session.Process("body\r\n.\r\n"u8, output, out _));
+        d.Store.Abort();
+        Assert.Equal(SessionStatus.Continue, d.Session.CompleteMessage(outcome, output));
+        Assert.Equal(reply, Encoding.ASCII.GetString(output.WrittenSpan));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+    }
+
+    [Theory]
+    [InlineData(StoreBeginStatus.Failed, "451 4.3.0")]
+    [InlineData(StoreBeginStatus.Full, "452 4.3.1")]
+    public void AStoreThatCannotBeginAMessageAnswersDataWith451Or452(StoreBeginStatus status, string reply)
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        d.Store.NextBegin = status;
+        Assert.StartsWith(reply, d.Send("DATA\r\n"));
+        Assert.Equal(SmtpState.RecipientApproved, d.Session.State);
+    }
+
+    [Fact]
+    public void AMessageOverTheSizeLimitIsReadToTheEndDiscardedAndAnswered552()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail, new SmtpSessionOptions { HostName = "foo.com", MaxMessageSize = 100 });
+        Assert.Equal("", d.Send(new string('x', 98) + "\r\n" + new string('y', 500) + "\r\n"));
+        Assert.Equal("552 5.3.4 Message size exceeds fixed limit\r\n", d.Send(".\r\n"));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+        Assert.Empty(d.Store.Messages);
+        Assert.Equal(1, d.Store.Aborted);
+    }
+
+    [Fact]
+    public void AMessageWithMoreThan100ReceivedHeadersIs554MailLoop()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        var text = new StringBuilder();
+        for (int i = 0; i < 101; i++)
+        {
+            text.Append("Received: from a by b; Thu, 1 Jan 2026 00:00:00 +0000\r\n");
+        }
+        Assert.Equal("554 5.4.6 Too many Received headers: mail loop\r\n", d.Send(text + "\r\nx\r\n.\r\n"));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+        Assert.Empty(d.Store.Messages);
+    }
+
+    [Theory]
+    [InlineData("bare\nLF\r\n.\r\n")]
+    [InlineData("bare\rCR\r\n.\r\n")]
+    [InlineData("smuggle\n.\nMAIL FROM:<x@y.z>\r\n.\r\n")]
+    [InlineData("smuggle\r\n.\nRSET\r\n.\r\n")]
+    public void AMessageWithABareNewlineIsRefused550AndNothingInItIsACommand(string body)
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        Assert.Equal("550 5.6.0 Message contains bare CR or LF\r\n", d.Send(body));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+        Assert.Empty(d.Store.Messages);
+    }
+
+    [Fact]
+    public void UnderNormalizeABareNewlineBecomesCrlfAndTheMessageIsAccepted()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail, new SmtpSessionOptions { HostName = "foo.com", BareNewlines = BareNewlinePolicy.Normalize });
+        Assert.StartsWith("250 2.0.0", d.Send("a\nb\r\n.\r\n"));
+        Assert.EndsWith("a\r\nb\r\n", Text(d.Store.Messages[0].Data));
+    }
+
+    [Fact]
+    public void TheDataTimeoutAppliesWhileMessageTextIsExpected()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        Assert.Equal(TimeSpan.FromSeconds(600), d.Session.CurrentTimeout);
+    }
+
+    [Fact]
+    public void ShutdownMidDataLetsTheMessageFinishThenSends421()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        var output = new ArrayBufferWriter<byte>();
+        Assert.Equal(SessionStatus.Continue, d.Session.OnShutdown(output));
+        Assert.Equal(0, output.WrittenCount);
+        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n421 4.3.2 foo.com Service shutting down\r\n", d.Send("body\r\n.\r\n"));
+        Assert.True(d.Closed);
+        Assert.Single(d.Store.Messages);
+    }
+
+    [Fact]
+    public void BdatChunksAre250EachAndTheLastEndsTheMessage()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        Assert.Equal("250 2.0.0 Ok: 5 octets received\r\n", d.Send("BDAT 5\r\nhello"));
+        Assert.Equal(SmtpState.RecipientApproved, d.Session.State);
+        Assert.Equal(TimeSpan.FromSeconds(300), d.Session.CurrentTimeout);
+        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n", d.Send("BDAT 8 LAST\r\n\r\n.\r\nbye"));
+        Assert.EndsWith("hello\r\n.\r\nbye", Text(d.Store.Messages[0].Data));
+        Assert.Equal(SmtpState.ReadyToDeliver, d.Session.State);
+    }
+
+    [Fact]
+    public void ABdatChunkSplitAtEveryByteGivesTheSameMessage()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        string reply = d.Feed("BDAT 10 LAST\r\nab\r\n.\r\n\0\r\nQUIT\r\n"u8.ToArray(), "bytes");
+        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", reply);
+        Assert.EndsWith("ab\r\n.\r\n\0\r\n", Text(d.Store.Messages[0].Data));
+    }
+
+    [Fact]
+    public void ARefusedBdatHasItsOctetsSkippedNotExecuted()
+    {
+        SessionDriver d = InState(SmtpState.Wait);
+        Assert.Equal("503 5.5.1 Error: bad sequence of commands\r\n250 2.0.0 Ok\r\n", d.Send("BDAT 6\r\nQUIT\r\nNOOP\r\n"));
+        Assert.False(d.Closed);
+    }
+
+    [Fact]
+    public void DataAfterBdatAndBinaryMimeWithDataAre503()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        d.Send("BDAT 2\r\nab");
+        Assert.StartsWith("503 5.5.1", d.Send("DATA\r\n"));
+        d.Send("RSET\r\n");
+        d.Send("MAIL FROM:<a@bar.com> BODY=BINARYMIME\r\n");
+        d.Send("RCPT TO:<Jones@foo.com>\r\n");
+        Assert.StartsWith("503 5.5.1", d.Send("DATA\r\n"));
+        Assert.StartsWith("250 2.0.0 Ok: queued", d.Send("BDAT 3 LAST\r\n\0\u00ff\n"));
+    }
+
+    [Fact]
+    public void RsetBetweenBdatChunksAbandonsTheMessage()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        d.Send("BDAT 2\r\nab");
+        Assert.True(d.Store.InProgress);
+        Assert.Equal("250 2.0.0 Ok\r\n", d.Send("RSET\r\n"));
+        Assert.False(d.Store.InProgress);
+        Assert.Equal(1, d.Store.Aborted);
+    }
+
+    [Theory]
+    [InlineData("BDAT\r\n")]
+    [InlineData("BDAT x\r\n")]
+    [InlineData("BDAT 5 FIRST\r\n")]
+    [InlineData("BDAT -5\r\n")]
+    [InlineData("BDAT 99999999999999999999\r\n")]
+    public void ABdatWithABadSizeIs501(string line)
+    {
+        Assert.StartsWith("501 5.5.4", InState(SmtpState.RecipientApproved).Send(line));
+    }
+
+    [Fact]
+    public void BdatToStateWithOnlyRefusedRecipientsIs554AndSkipsTheChunk()
+    {
+        SessionDriver d = InState(SmtpState.SenderApproved);
+        d.Send("RCPT TO:<Green@foo.com>\r\n");
+        Assert.Equal("554 5.5.1 Error: no valid recipients\r\n250 2.0.0 Ok\r\n", d.Send("BDAT 6 LAST\r\nRSET\r\nNOOP\r\n"));
+    }
+
+    [Fact]
+    public void AQuitPipelinedAfterTheEndOfDataDotIsFine()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", d.Send("x\r\n.\r\nQUIT\r\n"));
+    }
+}

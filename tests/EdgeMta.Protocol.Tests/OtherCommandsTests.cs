@@ -1,0 +1,472 @@
+// Every row of PROTOCOL.md "Other commands and replies" that needs no message data (those are in DataTests).
+using System.Buffers;
+using System.Text;
+using EdgeMta.Protocol;
+using static EdgeMta.Protocol.Tests.StateTableTests;
+
+namespace EdgeMta.Protocol.Tests;
+
+public class OtherCommandsTests
+{
+    private static SessionDriver Greeted(SmtpSessionOptions? o = null) => InState(SmtpState.Wait, o);
+
+    [Fact]
+    public void EhloAnswersAMultiLine250WithEveryExtensionAndTheLastLineWithASpace()
+    {
+        var d = new SessionDriver();
+        d.Start();
+        Assert.Equal(
+            "250-foo.com greets bar.com\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n"
+            + "250-CHUNKING\r\n250-BINARYMIME\r\n250-DSN\r\n250 HELP\r\n", d.Send("EHLO bar.com\r\n"));
+    }
+
+    [Fact]
+    public void EhloAdvertisesStartTlsOnlyWithACertificateAndVrfyOnlyWhenEnabled()
+    {
+        var d = new SessionDriver(new SmtpSessionOptions { HostName = "foo.com", TlsAvailable = true, Vrfy = VrfyMode.Enabled });
+        d.Start();
+        string ehlo = d.Send("EHLO bar.com\r\n");
+        Assert.Contains("250-STARTTLS\r\n", ehlo);
+        Assert.Contains("250-VRFY\r\n", ehlo);
+    }
+
+    [Fact]
+    public void HeloAnswersOneLine()
+    {
+        var d = new SessionDriver();
+        d.Start();
+        Assert.Equal("250 foo.com greets bar.com\r\n", d.Send("HELO bar.com\r\n"));
+    }
+
+    [Theory]
+    [InlineData("HELO\r\n", "501 5.5.4 Syntax: HELO")]
+    [InlineData("EHLO\r\n", "501 5.5.4 Syntax: EHLO")]
+    [InlineData("EHLO   \r\n", "501 5.5.4 Syntax: EHLO")]
+    public void HeloOrEhloWithoutAnArgumentIs501(string line, string reply)
+    {
+        var d = new SessionDriver();
+        d.Start();
+        Assert.StartsWith(reply, d.Send(line));
+        Assert.Equal(SmtpState.Connected, d.Session.State);
+    }
+
+    [Theory]
+    [InlineData("MAIL FROM:Smith@bar.com", "501 5.1.7")]
+    [InlineData("MAIL FROM:<Smith@bar.com", "501 5.1.7")]
+    [InlineData("MAIL FROM:<Smith@bar.com>x", "501 5.1.7")]
+    [InlineData("MAIL FROM <Smith@bar.com>", "501 5.5.4")]
+    [InlineData("MAIL TO:<Smith@bar.com>", "501 5.5.4")]
+    [InlineData("MAIL FROM:", "501 5.5.4")]
+    public void MailWithBadPathSyntaxIs501(string line, string reply)
+    {
+        SessionDriver d = Greeted();
+        Assert.StartsWith(reply, d.Send(line + "\r\n"));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+    }
+
+    [Theory]
+    [InlineData("RCPT TO:Jones@foo.com", "501 5.1.3")]
+    [InlineData("RCPT TO:<Jones@foo..com>", "501 5.1.3")]
+    [InlineData("RCPT TO:<>", "501 5.1.3")]
+    [InlineData("RCPT FROM:<Jones@foo.com>", "501 5.5.4")]
+    public void RcptWithBadPathSyntaxIs501(string line, string reply)
+    {
+        SessionDriver d = InState(SmtpState.SenderApproved);
+        Assert.StartsWith(reply, d.Send(line + "\r\n"));
+        Assert.Equal(SmtpState.SenderApproved, d.Session.State);
+    }
+
+    [Fact]
+    public void AMailboxNameNotAllowedIs553()
+    {
+        SessionDriver d = Greeted();
+        Assert.StartsWith("553 5.1.7", d.Send($"MAIL FROM:<{new string('a', 65)}@bar.com>\r\n"));
+        d.Send("MAIL FROM:<a@bar.com>\r\n");
+        Assert.StartsWith("553 5.1.3", d.Send($"RCPT TO:<{new string('a', 65)}@foo.com>\r\n"));
+    }
+
+    [Theory]
+    [InlineData("MAIL FROM:<a@bar.com> XFOO=1")]
+    [InlineData("MAIL FROM:<a@bar.com> NOTIFY=NEVER")]
+    public void MailWithAnUnknownParameterIs555(string line)
+    {
+        Assert.StartsWith("555 5.5.4", Greeted().Send(line + "\r\n"));
+    }
+
+    [Fact]
+    public void RcptWithAnUnknownParameterIs555()
+    {
+        Assert.StartsWith("555 5.5.4", InState(SmtpState.SenderApproved).Send("RCPT TO:<Jones@foo.com> SIZE=1\r\n"));
+    }
+
+    [Theory]
+    [InlineData("SIZE=26214401", "552 5.3.4")]
+    [InlineData("SIZE=999999999999999999999999999999", "552 5.3.4")]
+    [InlineData("SIZE=12abc", "501 5.5.4")]
+    [InlineData("SIZE=", "501 5.5.4")]
+    public void MailSizeOverTheLimitIs552AndJunkIs501(string parameter, string reply)
+    {
+        SessionDriver d = Greeted();
+        Assert.StartsWith(reply, d.Send($"MAIL FROM:<a@bar.com> {parameter}\r\n"));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+    }
+
+    [Fact]
+    public void RcptBeyondTheRecipientLimitIs452()
+    {
+        SessionDriver d = InState(SmtpState.SenderApproved, new SmtpSessionOptions { HostName = "foo.com", MaxRecipients = 2 });
+        Assert.StartsWith("250", d.Send("RCPT TO:<Jones@foo.com>\r\n"));
+        Assert.StartsWith("250", d.Send("RCPT TO:<Brown@foo.com>\r\n"));
+        Assert.Equal("452 4.5.3 Error: too many recipients\r\n", d.Send("RCPT TO:<Admin.MRC@foo.com>\r\n"));
+        Assert.Equal(2, d.Session.Envelope.RecipientCount);
+    }
+
+    [Theory]
+    [InlineData("RCPT TO:<Jones@elsewhere.org>")]
+    [InlineData("RCPT TO:<Jones@[192.0.2.9]>")]
+    public void RcptToADomainThatIsNotOursIs550RelayDenied(string line)
+    {
+        Assert.Equal("550 5.7.1 Relay access denied\r\n", InState(SmtpState.SenderApproved).Send(line + "\r\n"));
+    }
+
+    [Fact]
+    public void RcptToAForwardingEntryIs251AndAccepted()
+    {
+        SessionDriver d = InState(SmtpState.SenderApproved);
+        Assert.Equal("251 2.1.5 User not local; will forward to <x@elsewhere.org>\r\n", d.Send("RCPT TO:<fwd@foo.com>\r\n"));
+        Assert.Equal(SmtpState.RecipientApproved, d.Session.State);
+    }
+
+    [Fact]
+    public void RcptToAMovedEntryIs551AndRefused()
+    {
+        SessionDriver d = InState(SmtpState.SenderApproved);
+        Assert.Equal("551 5.1.6 User not local; please try <new@elsewhere.org>\r\n", d.Send("RCPT TO:<OLD@foo.com>\r\n"));
+        Assert.Equal(SmtpState.SenderApproved, d.Session.State);
+        Assert.Equal(1, d.Session.ErrorCount);
+    }
+
+    [Fact]
+    public void ASourceRouteIsAcceptedAndIgnored()
+    {
+        SessionDriver d = Greeted();
+        Assert.StartsWith("250 2.1.0", d.Send("MAIL FROM:<@foo.com:JQP@bar.com>\r\n"));
+        Assert.StartsWith("250 2.1.5", d.Send("RCPT TO:<@foo.com,@relay.net:Jones@XYZ.COM>\r\n"));
+        Assert.Equal("JQP@bar.com", Encoding.ASCII.GetString(d.Session.Envelope.ReversePath));
+        Assert.Equal("Jones@XYZ.COM", Encoding.ASCII.GetString(d.Session.Envelope.GetForwardPath(0)));
+    }
+
+    [Fact]
+    public void TheEnvelopeKeepsTheParametersAsSent()
+    {
+        SessionDriver d = Greeted();
+        d.Send("MAIL FROM:<a@bar.com> SIZE=100 RET=HDRS ENVID=x+2By\r\n");
+        d.Send("RCPT TO:<Jones@foo.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Jones@foo.com\r\n");
+        Envelope e = d.Session.Envelope;
+        Assert.Equal("SIZE=100 RET=HDRS ENVID=x+2By", Encoding.ASCII.GetString(e.MailParameters));
+        Assert.Equal(100, e.DeclaredSize);
+        Assert.Equal("NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Jones@foo.com", Encoding.ASCII.GetString(e.GetRecipientParameters(0)));
+        Assert.Equal("192.0.2.1", Encoding.ASCII.GetString(e.ClientAddress));
+        Assert.Equal("bar.com", Encoding.ASCII.GetString(e.HeloName));
+    }
+
+    [Theory]
+    [InlineData(VrfyMode.Ambiguous, "VRFY Crispin", "252 2.5.2")]
+    [InlineData(VrfyMode.Disabled, "VRFY Crispin", "502 5.5.1")]
+    [InlineData(VrfyMode.Enabled, "VRFY Crispin", "250 2.1.5 Mark Crispin <Admin.MRC@foo.com>\r\n")]
+    [InlineData(VrfyMode.Enabled, "VRFY Admin.MRC", "250 2.1.5 Mark Crispin <Admin.MRC@foo.com>\r\n")]
+    [InlineData(VrfyMode.Enabled, "VRFY <jones@FOO.com>", "250 2.1.5 <Jones@foo.com>\r\n")]
+    [InlineData(VrfyMode.Enabled, "VRFY Green", "550 5.1.1")]
+    [InlineData(VrfyMode.Enabled, "VRFY", "501 5.5.4")]
+    [InlineData(VrfyMode.Ambiguous, "VRFY", "501 5.5.4")]
+    public void VrfyAnswersByItsMode(VrfyMode mode, string line, string reply)
+    {
+        SessionDriver d = Greeted(new SmtpSessionOptions { HostName = "foo.com", Vrfy = mode });
+        Assert.StartsWith(reply, d.Send(line + "\r\n"));
+    }
+
+    [Fact]
+    public void VrfyMatchingSeveralEntriesIs553Ambiguous()
+    {
+        var dir = RecipientDirectory.Parse("a@foo.com Mark Crispin\nb@foo.com Martin Crispin\n");
+        var d = new SessionDriver(new SmtpSessionOptions { HostName = "foo.com", Vrfy = VrfyMode.Enabled }, dir);
+        d.Start();
+        Assert.Equal("553 5.1.4 User ambiguous\r\n", d.Send("VRFY Crispin\r\n"));
+        Assert.StartsWith("250 2.1.5 Martin Crispin <b@foo.com>", d.Send("VRFY Martin\r\n"));
+    }
+
+    [Theory]
+    [InlineData(false, "EXPN staff", "502 5.5.1")]
+    [InlineData(true, "EXPN staff", "250-2.1.5 <Jones@foo.com>\r\n250 2.1.5 Mark Crispin <Admin.MRC@foo.com>\r\n")]
+    [InlineData(true, "EXPN Jones@foo.com", "550 5.1.1 Not a mailing list")]
+    [InlineData(true, "EXPN nobody", "550 5.1.1")]
+    [InlineData(true, "EXPN", "501 5.5.4")]
+    public void ExpnIs502ByDefaultAndListsMembersWhenEnabled(bool enabled, string line, string reply)
+    {
+        SessionDriver d = Greeted(new SmtpSessionOptions { HostName = "foo.com", ExpnEnabled = enabled });
+        Assert.StartsWith(reply, d.Send(line + "\r\n"));
+    }
+
+    [Theory]
+    [InlineData("HELP", "214-2.0.0 Commands:")]
+    [InlineData("HELP MAIL", "214 2.0.0 MAIL FROM:<address>")]
+    [InlineData("help starttls", "214 2.0.0 STARTTLS")]
+    [InlineData("HELP FOO", "504 5.5.4")]
+    [InlineData("HELP MAIL FROM", "504 5.5.4")]
+    public void HelpIs214MultiLineAndAnUnknownTopicIs504(string line, string reply)
+    {
+        string answer = Greeted().Send(line + "\r\n");
+        Assert.StartsWith(reply, answer);
+        if (line == "HELP")
+        {
+            Assert.EndsWith("214 2.0.0 End of HELP info\r\n", answer);
+        }
+    }
+
+    [Fact]
+    public void TurnIs502()
+    {
+        Assert.Equal("502 5.5.1 Error: command not implemented\r\n", Greeted().Send("TURN\r\n"));
+    }
+
+    [Theory]
+    [InlineData("SEND FROM:<EAK@bar.com>")]
+    [InlineData("SOML FROM:<EAK@bar.com>")]
+    [InlineData("SAML FROM:<EAK@bar.com>")]
+    public void SendSomlAndSamlAre502UnlessLegacySendMakesThemMail(string line)
+    {
+        Assert.StartsWith("502 5.5.1", Greeted().Send(line + "\r\n"));
+        SessionDriver legacy = Greeted(new SmtpSessionOptions { HostName = "foo.com", LegacySend = true });
+        Assert.Equal("250 2.1.0 Ok\r\n", legacy.Send(line + "\r\n"));
+        Assert.Equal(SmtpState.SenderApproved, legacy.Session.State);
+    }
+
+    [Theory]
+    [InlineData("FOO")]
+    [InlineData("MAILFROM:<a@b.c>")]
+    [InlineData("   ")]
+    public void AnUnknownCommandIs500(string line)
+    {
+        Assert.Equal("500 5.5.2 Error: command not recognized\r\n", Greeted().Send(line + "\r\n"));
+    }
+
+    [Fact]
+    public void AnEmptyLineIs500()
+    {
+        Assert.Equal("500 5.5.2 Error: bad syntax, empty line\r\n", Greeted().Send("\r\n"));
+    }
+
+    [Fact]
+    public void ACommandWithANulByteIs500AndNothingIsActedOn()
+    {
+        SessionDriver d = Greeted();
+        Assert.StartsWith("500 5.5.2", d.Send("QUIT\0\r\n"));
+        Assert.False(d.Closed);
+        Assert.StartsWith("500 5.5.2", d.Send("MAIL FROM:<a@b.c>\0\r\n"));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+    }
+
+    [Fact]
+    public void ACommandEndingInABareLineFeedIs500AndNothingIsActedOn()
+    {
+        SessionDriver d = Greeted();
+        Assert.StartsWith("500 5.5.2", d.Send("QUIT\n"));
+        Assert.False(d.Closed);
+        Assert.StartsWith("500 5.5.2", d.Send("MAIL FROM:<a@b.c>\n"));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+    }
+
+    [Theory]
+    [InlineData("GET / HTTP/1.1")]
+    [InlineData("POST /form HTTP/1.0")]
+    [InlineData("CONNECT mail.example:25 HTTP/1.1")]
+    [InlineData("Host: foo.com")]
+    [InlineData("get /")]
+    public void AWebClientGets221AndIsClosed(string line)
+    {
+        var d = new SessionDriver();
+        d.Start();
+        Assert.Equal("221 2.7.0 Error: this is an SMTP server, not a web server\r\n", d.Send(line + "\r\n"));
+        Assert.True(d.Closed);
+    }
+
+    [Theory]
+    [InlineData("EHLO a.b\r\nNOOP\r\n")]
+    [InlineData("HELO a.b\r\nNOOP\r\n")]
+    [InlineData("NOOP\r\nNOOP\r\n")]
+    [InlineData("VRFY a\r\nNOOP\r\n")]
+    [InlineData("EXPN a\r\nNOOP\r\n")]
+    [InlineData("TURN\r\nNOOP\r\n")]
+    [InlineData("NOOP\r\nN")]
+    public void InputAfterACommandThatEndsAPipeliningGroupIs554AndClose(string input)
+    {
+        SessionDriver d = Greeted();
+        string reply = d.Send(input);
+        Assert.EndsWith("554 5.5.0 Error: SMTP protocol synchronization\r\n", reply);
+        Assert.True(d.Closed);
+    }
+
+    [Fact]
+    public void DataWithInputPipelinedBeforeThe354Is554AndClose()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        Assert.Equal("354 End data with <CR><LF>.<CR><LF>\r\n554 5.5.0 Error: SMTP protocol synchronization\r\n", d.Send("DATA\r\nSubject: x\r\n"));
+        Assert.True(d.Closed);
+    }
+
+    [Fact]
+    public void MailAndRcptPipelinedTogetherAreAnsweredInOrder()
+    {
+        SessionDriver d = Greeted();
+        Assert.Equal("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 Recipient address rejected: user unknown\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n",
+            d.Send("MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<Jones@foo.com>\r\nRCPT TO:<Green@foo.com>\r\nRCPT TO:<Brown@foo.com>\r\nRSET\r\n"));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+    }
+
+    [Fact]
+    public void BytesBeforeTheGreetingWhileTheGreetDelayRunsAre554AndClose()
+    {
+        var d = new SessionDriver(new SmtpSessionOptions { HostName = "foo.com", GreetDelay = TimeSpan.FromSeconds(3) });
+        Assert.Equal("", d.Start());
+        Assert.Equal("554 5.5.0 Error: SMTP protocol synchronization\r\n", d.Send("EHLO bar.com\r\n"));
+        Assert.True(d.Closed);
+    }
+
+    [Fact]
+    public void RcptWithANullPathIs501()
+    {
+        Assert.Equal("501 5.1.3 Bad recipient address syntax: null path\r\n", InState(SmtpState.SenderApproved).Send("RCPT TO:<>\r\n"));
+    }
+
+    [Fact]
+    public void AUtf8AddressWithoutSmtpUtf8Is553AndWithItIsAccepted()
+    {
+        var d = new SessionDriver(directory: RecipientDirectory.Sink);
+        d.Start();
+        d.Send("EHLO bar.com\r\n");
+        Assert.Equal("553 5.6.7 UTF-8 address requires SMTPUTF8\r\n", d.Send(Encoding.UTF8.GetBytes("MAIL FROM:<josé@bar.com>\r\n")));
+        Assert.Equal("250 2.1.0 Ok\r\n", d.Send("MAIL FROM:<a@bar.com>\r\n"));
+        Assert.Equal("553 5.6.7 UTF-8 address requires SMTPUTF8\r\n", d.Send(Encoding.UTF8.GetBytes("RCPT TO:<用户@例子.广告>\r\n")));
+        d.Send("RSET\r\n");
+        Assert.Equal("250 2.1.0 Ok\r\n", d.Send(Encoding.UTF8.GetBytes("MAIL FROM:<josé@bar.com> SMTPUTF8\r\n")));
+        Assert.Equal("250 2.1.5 Ok\r\n", d.Send(Encoding.UTF8.GetBytes("RCPT TO:<用户@例子.广告>\r\n")));
+    }
+
+    [Theory]
+    [InlineData("DATA x")]
+    [InlineData("RSET x")]
+    [InlineData("QUIT x")]
+    [InlineData("NOOP x")]
+    public void StrayArgumentsWhereNoneAreAllowedAre501(string line)
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        Assert.Equal("501 5.5.4 Syntax error: no arguments allowed\r\n", d.Send(line + "\r\n"));
+        Assert.Equal(SmtpState.RecipientApproved, d.Session.State);
+        Assert.False(d.Closed);
+    }
+
+    [Fact]
+    public void ALineLongerThanTheLimitIs500AndIsSkippedNotExecuted()
+    {
+        SessionDriver d = Greeted();
+        string longLine = "MAIL FROM:<a@b.c> " + new string('x', 600) + "\r\n";
+        Assert.Equal("500 5.5.6 Error: line too long\r\n", d.Send(longLine));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+        // The same line arriving in pieces: nothing answered until its end, then one 500 5.5.6.
+        Assert.Equal("", d.Send(longLine[..300]));
+        Assert.Equal("", d.Send(longLine[300..590]));
+        Assert.Equal("500 5.5.6 Error: line too long\r\n250 2.0.0 Ok\r\n", d.Send(longLine[590..] + "RSET\r\n"));
+    }
+
+    [Fact]
+    public void TooManyErrorsIs421AndClose()
+    {
+        SessionDriver d = Greeted();
+        for (int i = 0; i < 19; i++)
+        {
+            Assert.StartsWith("500", d.Send("FOO\r\n"));
+        }
+        Assert.Equal("500 5.5.2 Error: command not recognized\r\n421 4.7.0 foo.com Error: too many errors\r\n", d.Send("FOO\r\n"));
+        Assert.True(d.Closed);
+    }
+
+    [Fact]
+    public void IdlePastTheTimeoutIs421AndClose()
+    {
+        SessionDriver d = Greeted();
+        Assert.Equal(TimeSpan.FromSeconds(300), d.Session.CurrentTimeout);
+        var output = new ArrayBufferWriter<byte>();
+        Assert.Equal(SessionStatus.Close, d.Session.OnTimeout(output));
+        Assert.Equal("421 4.4.2 foo.com Error: timeout exceeded\r\n", Encoding.ASCII.GetString(output.WrittenSpan));
+    }
+
+    [Fact]
+    public void ShutdownIs421ToAnIdleSession()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        var output = new ArrayBufferWriter<byte>();
+        Assert.Equal(SessionStatus.Close, d.Session.OnShutdown(output));
+        Assert.Equal("421 4.3.2 foo.com Service shutting down\r\n", Encoding.ASCII.GetString(output.WrittenSpan));
+    }
+
+    [Fact]
+    public void RefuseMailModeIs521AtConnectThenClose()
+    {
+        var d = new SessionDriver(new SmtpSessionOptions { HostName = "foo.com", RefuseMail = true });
+        Assert.Equal("521 5.3.2 foo.com does not accept mail\r\n", d.Start());
+        Assert.True(d.Closed);
+    }
+
+    [Fact]
+    public void TheConnectionLimitReplyIs421()
+    {
+        var o = new SmtpSessionOptions { HostName = "foo.com" };
+        Assert.Equal("421 4.7.0 foo.com Error: too many connections\r\n", Encoding.ASCII.GetString(o.Prepared.TooManyConnections));
+    }
+
+    [Fact]
+    public void RequireTlsWithoutStartTlsIs530ToMail()
+    {
+        SessionDriver d = Greeted(new SmtpSessionOptions { HostName = "foo.com", TlsAvailable = true, RequireTls = true });
+        Assert.Equal("530 5.7.0 Must issue a STARTTLS command first\r\n", d.Send("MAIL FROM:<a@bar.com>\r\n"));
+        Assert.Equal("220 2.0.0 Ready to start TLS\r\n", d.Send("STARTTLS\r\n"));
+        Assert.True(d.TlsRequested);
+        d.Session.OnTlsEstablished();
+        Assert.Equal(SmtpState.Connected, d.Session.State);
+    }
+
+    [Fact]
+    public void StartTlsWithPipelinedPlaintextIs220AndThePlaintextIsDiscarded()
+    {
+        SessionDriver d = Greeted(new SmtpSessionOptions { HostName = "foo.com", TlsAvailable = true });
+        var output = new ArrayBufferWriter<byte>();
+        byte[] input = "STARTTLS\r\nMAIL FROM:<evil@bar.com>\r\nRCPT TO:<Jones@foo.com>\r\n"u8.ToArray();
+        Assert.Equal(SessionStatus.StartTls, d.Session.Process(input, output, out int consumed));
+        Assert.Equal(input.Length, consumed);
+        Assert.Equal("220 2.0.0 Ready to start TLS\r\n", Encoding.ASCII.GetString(output.WrittenSpan));
+        d.Session.OnTlsEstablished();
+        Assert.Equal(0, d.Session.Envelope.RecipientCount);
+        Assert.True(d.Session.Envelope.ReversePath.IsEmpty);
+        output.Clear();
+        d.Session.Process("EHLO bar.com\r\n"u8, output, out _);
+        string ehlo = Encoding.ASCII.GetString(output.WrittenSpan);
+        Assert.DoesNotContain("STARTTLS", ehlo);
+        output.Clear();
+        d.Session.Process("STARTTLS\r\n"u8, output, out _);
+        Assert.StartsWith("503 5.5.1", Encoding.ASCII.GetString(output.WrittenSpan));
+    }
+
+    [Fact]
+    public void StartTlsWithoutACertificateIs502()
+    {
+        Assert.Equal("502 5.5.1 Error: command not implemented\r\n", Greeted().Send("STARTTLS\r\n"));
+    }
+
+    [Fact]
+    public void PostmasterIsAlwaysAccepted()
+    {
+        SessionDriver d = InState(SmtpState.SenderApproved);
+        Assert.StartsWith("250", d.Send("RCPT TO:<Postmaster>\r\n"));
+        Assert.StartsWith("250", d.Send("RCPT TO:<postmaster@foo.com>\r\n"));
+    }
+}
