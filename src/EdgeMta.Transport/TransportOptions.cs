@@ -18,6 +18,10 @@ public sealed class TransportOptions
     /// <summary>Connections admitted at once from one remote address. 0: no limit.</summary>
     public int MaxConnectionsPerAddress { get; set; }
 
+    /// <summary>Loopback clients are not held to <see cref="MaxConnectionsPerAddress"/> (as Postfix exempts
+    /// $mynetworks): the local relay and load tests on the node itself open many connections from one address.</summary>
+    public bool ExemptLoopbackFromAddressLimit { get; set; }
+
     /// <summary>Size of the buffer taken when data is ready to read (a power of two, at least 1 KiB).
     /// 16 KiB: loopback TCP reaches full speed at 16 KiB transfers (PERF-NOTES).</summary>
     public int ReceiveBufferSize { get; set; } = 16 * 1024;

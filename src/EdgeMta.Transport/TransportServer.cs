@@ -144,6 +144,10 @@ public sealed class TransportServer : IAsyncDisposable
             {
                 address = address.MapToIPv4();
             }
+            if (address is not null && _options.ExemptLoopbackFromAddressLimit && IPAddress.IsLoopback(address))
+            {
+                address = null; // counted in the global limit only
+            }
             ConnectionRejection? rejection = TryAdmit(address);
             if (rejection is null)
             {
