@@ -14,7 +14,7 @@ internal sealed partial class Connection
             ReturnInput(); // after our FIN the peer's bytes are read only to be dropped
         }
         // Zero-byte receive while nothing is kept: wait for readiness without holding a buffer.
-        bool real = _dataReady || _inputEnd > _inputStart;
+        bool real = _dataReady || _inputEnd > _inputStart || !_server.WaitForDataBeforeTakingBuffer;
         if (real)
         {
             if (!EnsureInputSpace())

@@ -70,6 +70,7 @@ internal sealed class ConnectionTable : IDisposable
             if (--_count == 0)
             {
                 empty = _empty;
+                _empty = null; // a later emptiness gets a fresh task
             }
         }
         empty?.TrySetResult();

@@ -26,6 +26,14 @@ public sealed class TransportOptions
     /// 16 KiB: loopback TCP reaches full speed at 16 KiB transfers (PERF-NOTES).</summary>
     public int ReceiveBufferSize { get; set; } = 16 * 1024;
 
+    /// <summary>
+    /// Wait for input with a zero-byte receive, taking a buffer only when data is ready (default). Idle
+    /// connections then hold no buffer (PERF-NOTES: 3.3 KB instead of 19.3 KB each), at the price of one
+    /// more recv(2) per wait: measured here, 2 recvfrom + 1 sendto + ~0.9 epoll_wait per command round
+    /// trip. False: post the real receive at once and keep the buffer while idle.
+    /// </summary>
+    public bool WaitForDataBeforeTakingBuffer { get; set; } = true;
+
     /// <summary>Most unconsumed input kept for a handler; a handler that lets more pile up is closed.
     /// The protocol caps its own lines far below this (512 octets); this only stops a runaway.</summary>
     public int MaxInputBytes { get; set; } = 64 * 1024;

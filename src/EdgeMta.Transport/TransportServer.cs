@@ -35,6 +35,7 @@ public sealed class TransportServer : IAsyncDisposable
         Factory = factory;
         Log = options.Log;
         ReceiveBufferSize = options.ReceiveBufferSize;
+        WaitForDataBeforeTakingBuffer = options.WaitForDataBeforeTakingBuffer;
         MaxInputBytes = options.MaxInputBytes;
         MaxOutputBytes = options.MaxOutputBytes;
         DefaultIdleTimeoutMs = ToMilliseconds(options.DefaultIdleTimeout);
@@ -59,6 +60,7 @@ public sealed class TransportServer : IAsyncDisposable
     internal ITransportLog Log { get; }
     internal ConnectionTable Table { get; }
     internal int ReceiveBufferSize { get; }
+    internal bool WaitForDataBeforeTakingBuffer { get; }
     internal int MaxInputBytes { get; }
     internal int MaxOutputBytes { get; }
     internal int DefaultIdleTimeoutMs { get; }

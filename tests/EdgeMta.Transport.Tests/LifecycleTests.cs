@@ -43,6 +43,19 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task WithoutTheZeroByteWaitEachIdleConnectionHoldsOneBuffer()
+    {
+        await using var server = new TestServer(() => new EchoLineHandler(), o => o.WaitForDataBeforeTakingBuffer = false);
+        using TestClient first = await server.ConnectAsync();
+        using TestClient second = await server.ConnectAsync();
+        await first.ReadUntilAsync("hello\r\n");
+        await second.ReadUntilAsync("hello\r\n");
+        Assert.True(await Bounded.UntilAsync(() => server.Server.Buffers.Outstanding == 2));
+        await first.SendAsync("still works\r\n");
+        Assert.Equal("still works\r\n", await first.ReadUntilAsync("\r\n"));
+    }
+
+    [Fact]
     public async Task ClientThatVanishesMidLineGetsOnClosedExactlyOnce()
     {
         var handler = new EchoLineHandler();

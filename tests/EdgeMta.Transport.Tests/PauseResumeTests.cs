@@ -81,6 +81,27 @@ public sealed class PauseResumeTests
         Assert.False(handler.Info.Resume());
     }
 
+    [Fact]
+    public async Task StopWaitsForAPausedHandlerAndAsksItToShutDownOnlyAfterItResumed()
+    {
+        var handler = new CommitHandler(CommitHandler.ResumeMode.Later);
+        var server = new TestServer(() => handler);
+        using TestClient client = await server.ConnectAsync();
+        await client.ReadUntilAsync("hello\r\n");
+        await client.SendAsync("commit\r\n");
+        Assert.True(await Bounded.UntilAsync(() => handler.Paused));
+
+        Task stop = server.Server.StopAsync(Bounded.Wait);
+        await Task.Delay(200);
+        Assert.Equal(0, handler.ShutdownCalls); // never while paused: the message is not yet durable
+        handler.Release.Set();
+        Assert.Equal("committed\r\nresumed\r\n421 shutting down\r\n", await client.ReadToEndAsync());
+        await stop.WaitAsync(Bounded.Wait);
+        Assert.Equal(1, handler.ShutdownCalls);
+        Assert.Equal(1, handler.ClosedCount);
+        await server.DisposeAsync();
+    }
+
     /// <summary>"commit" answers "committed" and pauses, as a session waits for the spool's durable write.</summary>
     private sealed class CommitHandler(CommitHandler.ResumeMode mode) : EchoLineHandler
     {
