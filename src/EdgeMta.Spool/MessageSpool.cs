@@ -79,9 +79,13 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     {
         int fd = LibC.Open(Path.Combine(dir, "lock"), LibC.O_RDWR | LibC.O_CLOEXEC | 0x40 /* O_CREAT */, 0x180);
         if (fd < 0) throw new IOException($"cannot open {dir}/lock: errno {LibC.LastError}");
-        if (LibC.Flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0)
+        // A few tries: a child this process forks holds a copy of the lock's file description until it
+        // execs (O_CLOEXEC), so a lock just released can look taken for a moment.
+        int tries = 0;
+        while (LibC.Flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0)
         {
             int err = LibC.LastError;
+            if (err == LibC.EWOULDBLOCK && ++tries < 20) { Thread.Sleep(10); continue; }
             LibC.Close(fd);
             throw new IOException(err == LibC.EWOULDBLOCK ? $"spool {dir} is in use by another process" : $"cannot lock {dir}: errno {err}");
         }
