@@ -22,6 +22,7 @@ public sealed partial class MessageSpool
     private readonly long[] _batchTo = new long[8];
     private Thread? _flusher;
     private bool _stopping;
+    private bool _flusherExited;
     private bool _flusherWaiting;
     private long _flushes;
     private long _flushedRecords;
@@ -50,6 +51,13 @@ public sealed partial class MessageSpool
     {
         lock (_flushGate)
         {
+            if (_flusherExited)
+            {
+                // A commit racing Dispose: nobody will flush it. It fails (451); the client retries.
+                m.Uncommit();
+                m.CompleteFlush(CommitResult.Failed);
+                return;
+            }
             _pending.Add(m);
             if (_flusherWaiting || (_gathering && _pending.Count >= _lastBatch)) Monitor.Pulse(_flushGate);
         }
@@ -71,7 +79,7 @@ public sealed partial class MessageSpool
             {
                 while (_pending.Count == 0)
                 {
-                    if (_stopping) return;
+                    if (_stopping) { _flusherExited = true; return; }
                     _flusherWaiting = true;
                     Monitor.Wait(_flushGate);
                     _flusherWaiting = false;
