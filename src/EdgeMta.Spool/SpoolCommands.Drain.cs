@@ -17,7 +17,7 @@ public static partial class SpoolCommands
         if (!Directory.Exists(spool)) { output.WriteLine($"error: no spool at {spool}"); return Error; }
         string dir = Path.GetFullPath(spool);
         int lockFd;
-        try { lockFd = Spool.TakeDirectoryLock(dir); }
+        try { lockFd = MessageSpool.TakeDirectoryLock(dir); }
         catch (IOException e) { output.WriteLine($"error: {e.Message}"); return Error; }
         try
         {

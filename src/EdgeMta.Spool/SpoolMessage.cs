@@ -18,7 +18,7 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThrea
 {
     private enum Phase : byte { Idle, Buffering, Streaming, Flushing, Full, Failed }
 
-    private readonly Spool _spool;
+    private readonly MessageSpool _spool;
     private readonly byte[] _first;
     private readonly byte[] _id = new byte[SpoolFormat.QueueIdSize];
     private Phase _phase;
@@ -32,7 +32,7 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThrea
     private long _regionLength;
     private ManualResetValueTaskSourceCore<CommitResult> _core;
 
-    internal SpoolMessage(Spool spool, int firstBufferSize)
+    internal SpoolMessage(MessageSpool spool, int firstBufferSize)
     {
         _spool = spool;
         _first = GC.AllocateUninitializedArray<byte>(Math.Max(256, firstBufferSize), pinned: true);

@@ -1,4 +1,4 @@
-// Configuration, read once at Spool.Open into values the hot path only reads.
+// Configuration, read once at MessageSpool.Open into values the hot path only reads.
 namespace EdgeMta.Spool;
 
 public enum SpoolSync

@@ -1,5 +1,5 @@
 // Reading committed records, for the operator tools and for whatever takes mail to the next hop.
-// Read-only: segments are mapped PROT_READ and nothing is repaired (Spool.Open does that). It may run
+// Read-only: segments are mapped PROT_READ and nothing is repaired (MessageSpool.Open does that). It may run
 // beside a live server: a region being written is still uncommitted (zero commit word) and is skipped.
 using System.Text;
 

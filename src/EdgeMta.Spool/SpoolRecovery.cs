@@ -1,4 +1,4 @@
-// Recovery, run by Spool.Open before the server listens (and, read-only, by `verify` and `stats`).
+// Recovery, run by MessageSpool.Open before the server listens (and, read-only, by `verify` and `stats`).
 // Every record of every segment is checked (SegmentScanner). Nothing is silently dropped:
 //  - a damaged region (a header or payload that does not check, with valid regions after it) is copied to
 //    DIR/quarantine/<segment>-<offset>.bad, the copy is fsynced, and only then is the region marked

@@ -11,7 +11,7 @@ string dir = args[0];
 int writers = int.Parse(args[1]);
 long seedBase = long.Parse(args[2]);
 long segmentSize = long.Parse(args[3]);
-var spool = Spool.Open(new SpoolOptions { Directory = dir, SegmentSize = segmentSize, FirstBufferSize = 8192, MaxMessageSize = 4 << 20, MinimumFreeBytes = 0 }, out var report);
+var spool = MessageSpool.Open(new SpoolOptions { Directory = dir, SegmentSize = segmentSize, FirstBufferSize = 8192, MaxMessageSize = 4 << 20, MinimumFreeBytes = 0 }, out var report);
 var stdout = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };
 var gate = new Lock();
 lock (gate) stdout.WriteLine($"ready {report.Messages}");

@@ -139,7 +139,7 @@ public class CommandTests
         Assert.Equal(1, SpoolCommands.Drain(dir.Path, again.Path, TextWriter.Null));
         Assert.Empty(Directory.GetFiles(again.Path));
 
-        using (Spool.Open(TestSpools.Options(dir.Path), out var report))   // recovery sets the damage aside
+        using (MessageSpool.Open(TestSpools.Options(dir.Path), out var report))   // recovery sets the damage aside
         {
             Assert.Single(report.Damaged);
             Assert.Equal(0, report.Messages);

@@ -61,7 +61,7 @@ public class CrashTests(ITestOutputHelper output)
 
             // Recovery (as the server's start would run it), then everything reported must read back.
             RecoveryReport first;
-            using (Spool.Open(new SpoolOptions { Directory = spoolDir, SegmentSize = 1 << 20 }, out first)) { }
+            using (MessageSpool.Open(new SpoolOptions { Directory = spoolDir, SegmentSize = 1 << 20 }, out first)) { }
             Assert.Empty(first.Damaged);
             var seen = new Dictionary<string, (long Seed, bool Ok)>();
             var report = SpoolReader.Read(spoolDir, (in SpoolRecord r) =>
@@ -83,7 +83,7 @@ public class CrashTests(ITestOutputHelper output)
 
             // Recovery again: the same spool, nothing new found.
             RecoveryReport second;
-            using (Spool.Open(new SpoolOptions { Directory = spoolDir, SegmentSize = 1 << 20 }, out second)) { }
+            using (MessageSpool.Open(new SpoolOptions { Directory = spoolDir, SegmentSize = 1 << 20 }, out second)) { }
             Assert.True(second.IsClean);
             Assert.Equal(first.Messages, second.Messages);
             Assert.Equal(seen.Count, second.Messages);

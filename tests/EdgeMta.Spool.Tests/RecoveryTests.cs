@@ -26,7 +26,7 @@ public class RecoveryTests
 
     private static RecoveryReport Recover(string dir)
     {
-        using var spool = Spool.Open(TestSpools.Options(dir, segment: 64 << 10), out var report);
+        using var spool = MessageSpool.Open(TestSpools.Options(dir, segment: 64 << 10), out var report);
         return report;
     }
 

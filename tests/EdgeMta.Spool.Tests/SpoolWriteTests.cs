@@ -85,6 +85,22 @@ public class SpoolWriteTests
         Assert.Equal(1000, TestSpools.ReadAll(dir.Path, out _).Count);
     }
 
+    [Theory]
+    [InlineData(100)]
+    [InlineData(50_000)]
+    public async Task CommitAfterDisposeFailsInsteadOfHanging(int size)
+    {
+        using var dir = new TempDir();
+        var spool = TestSpools.Open(dir.Path);
+        var m = spool.Begin("192.0.2.1"u8, "h"u8, "a@b"u8, ""u8);
+        m.AddRecipient("c@d"u8, ""u8);
+        m.Append(TestSpools.Content(1, size));
+        spool.Dispose();
+        Assert.Equal(CommitResult.Failed, await m.CommitAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Throws<ObjectDisposedException>(() => spool.Begin(""u8, ""u8, ""u8, ""u8));
+        Assert.Empty(TestSpools.ReadAll(dir.Path, out _));
+    }
+
     [Fact]
     public void SecondOpenOfTheSameSpoolIsRefused()
     {

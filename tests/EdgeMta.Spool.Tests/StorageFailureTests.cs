@@ -52,7 +52,7 @@ public class StorageFailureTests
         bool diskFull = false;   // the fault-injecting fallback, where mount is refused
         var committed = new Dictionary<string, int>();
         var results = new List<CommitResult>();
-        await using (var spool = Spool.Open(FullOptions(spoolDir), out _))
+        await using (var spool = MessageSpool.Open(FullOptions(spoolDir), out _))
         {
             if (fs is null) spool.InjectCreateError = () => diskFull ? LibC.ENOSPC : 0;
             for (int i = 0; i < 200 && !results.Contains(CommitResult.Full); i++)

@@ -26,8 +26,8 @@ internal static class TestSpools
     public static SpoolOptions Options(string dir, long segment = 1 << 20, SpoolSync sync = SpoolSync.Always, int first = 4096)
         => new() { Directory = dir, SegmentSize = segment, Sync = sync, FirstBufferSize = first, MaxMessageSize = 4 << 20, MinimumFreeBytes = 0 };
 
-    public static Spool Open(string dir, long segment = 1 << 20, SpoolSync sync = SpoolSync.Always, int first = 4096)
-        => Spool.Open(Options(dir, segment, sync, first), out _);
+    public static MessageSpool Open(string dir, long segment = 1 << 20, SpoolSync sync = SpoolSync.Always, int first = 4096)
+        => MessageSpool.Open(Options(dir, segment, sync, first), out _);
 
     /// <summary>Deterministic content: a seed and a size give the same octets every time.</summary>
     public static byte[] Content(int seed, int size)
@@ -38,7 +38,7 @@ internal static class TestSpools
     }
 
     /// <summary>Writes a message in chunks of <paramref name="chunk"/> octets and commits it.</summary>
-    public static async Task<(CommitResult Result, string Id)> Write(Spool spool, int seed, int size, int chunk = 1000, string sender = "a@example.org", params string[] rcpts)
+    public static async Task<(CommitResult Result, string Id)> Write(MessageSpool spool, int seed, int size, int chunk = 1000, string sender = "a@example.org", params string[] rcpts)
     {
         var m = spool.Begin("192.0.2.1"u8, "client.example"u8, Encoding.UTF8.GetBytes(sender), "SIZE=1"u8);
         foreach (var r in rcpts.Length == 0 ? ["b@example.net"] : rcpts) m.AddRecipient(Encoding.UTF8.GetBytes(r), ""u8);

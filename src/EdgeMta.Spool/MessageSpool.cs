@@ -2,7 +2,7 @@
 // server MUST NOT lose it, even if the host crashes).
 // What it does: appends messages to memory-mapped, pre-allocated segment files (Segment.cs), makes them
 // durable with one msync shared by every commit that arrived while the previous flush ran (group commit,
-// Spool.Flusher.cs), and checks or repairs every segment before it serves (SpoolRecovery.cs).
+// MessageSpool.Flusher.cs), and checks or repairs every segment before it serves (SpoolRecovery.cs).
 // What it does not do: it knows nothing of SMTP or sockets. The envelope is fields of bytes; size limits,
 // reply codes and retries are the session's. Reading for delivery is SpoolReader's, offline.
 // How it fails: never with a 5xx meaning. Commits return Full (ENOSPC/EDQUOT: 452 4.3.1) or Failed
@@ -14,7 +14,7 @@ using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
 
-public sealed partial class Spool : IAsyncDisposable, IDisposable
+public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
 {
     private readonly string _directory;
     private readonly SpoolOptions _options;
@@ -38,7 +38,7 @@ public sealed partial class Spool : IAsyncDisposable, IDisposable
 
     public string Directory => _directory;
 
-    private Spool(SpoolOptions options, int lockFd, long nextSequence)
+    private MessageSpool(SpoolOptions options, int lockFd, long nextSequence)
     {
         _options = options;
         _directory = Path.GetFullPath(options.Directory);
@@ -55,7 +55,7 @@ public sealed partial class Spool : IAsyncDisposable, IDisposable
     /// <summary>Takes the spool directory for this process, recovers it (every record checked; torn tails cut;
     /// damaged records quarantined) and opens it for appending. Call before the server listens.</summary>
     /// <exception cref="IOException">The directory is in use by another process, or cannot be read.</exception>
-    public static Spool Open(SpoolOptions options, out RecoveryReport report)
+    public static MessageSpool Open(SpoolOptions options, out RecoveryReport report)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SegmentSize, 64L << 10);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.SegmentSize, 1L << 30);
@@ -65,7 +65,7 @@ public sealed partial class Spool : IAsyncDisposable, IDisposable
         try
         {
             report = SpoolRecovery.Run(dir, repair: true);
-            return new Spool(options, fd, report.LastSequence + 1);
+            return new MessageSpool(options, fd, report.LastSequence + 1);
         }
         catch
         {
@@ -79,9 +79,13 @@ public sealed partial class Spool : IAsyncDisposable, IDisposable
     {
         int fd = LibC.Open(Path.Combine(dir, "lock"), LibC.O_RDWR | LibC.O_CLOEXEC | 0x40 /* O_CREAT */, 0x180);
         if (fd < 0) throw new IOException($"cannot open {dir}/lock: errno {LibC.LastError}");
-        if (LibC.Flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0)
+        // A few tries: a child this process forks holds a copy of the lock's file description until it
+        // execs (O_CLOEXEC), so a lock just released can look taken for a moment.
+        int tries = 0;
+        while (LibC.Flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0)
         {
             int err = LibC.LastError;
+            if (err == LibC.EWOULDBLOCK && ++tries < 20) { Thread.Sleep(10); continue; }
             LibC.Close(fd);
             throw new IOException(err == LibC.EWOULDBLOCK ? $"spool {dir} is in use by another process" : $"cannot lock {dir}: errno {err}");
         }
