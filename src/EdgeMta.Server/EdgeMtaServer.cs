@@ -22,11 +22,11 @@ public sealed class EdgeMtaServer : IAsyncDisposable
 
     private readonly ServerOptions _options;
     private readonly TransportServer _transport;
-    private readonly Spool.Spool _spool;
+    private readonly MessageSpool _spool;
     private readonly ServerLog _log;
     private int _stopped;
 
-    private EdgeMtaServer(ServerOptions options, TransportServer transport, Spool.Spool spool, ServerLog log, RecoveryReport recovery)
+    private EdgeMtaServer(ServerOptions options, TransportServer transport, MessageSpool spool, ServerLog log, RecoveryReport recovery)
     {
         _options = options;
         _transport = transport;
@@ -49,7 +49,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     {
         RecipientDirectory directory = LoadDirectory(options);
         SmtpSessionOptions sessionOptions = SessionOptionsFrom(options);
-        var spool = Spool.Spool.Open(new SpoolOptions
+        var spool = MessageSpool.Open(new SpoolOptions
         {
             Directory = options.SpoolDirectory,
             Sync = options.SyncEveryCommit ? SpoolSync.Always : SpoolSync.None,

@@ -18,7 +18,7 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
 
     public StoreBeginResult Begin(Envelope envelope)
     {
-        Spool.Spool spool = _context.Spool;
+        MessageSpool spool = _context.Spool;
         if (!spool.HasRoomForNewMessage)
         {
             return StoreBeginResult.Full;

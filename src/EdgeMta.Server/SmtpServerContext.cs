@@ -13,7 +13,7 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
 {
     private readonly ObjectPool<SmtpConnectionHandler> _handlers;
 
-    public SmtpServerContext(SmtpSessionOptions sessionOptions, RecipientDirectory directory, Spool.Spool spool, ServerLog log, int maxRetainedHandlers)
+    public SmtpServerContext(SmtpSessionOptions sessionOptions, RecipientDirectory directory, EdgeMta.Spool.MessageSpool spool, ServerLog log, int maxRetainedHandlers)
     {
         SessionOptions = sessionOptions;
         Directory = directory;
@@ -25,7 +25,7 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
 
     public SmtpSessionOptions SessionOptions { get; }
     public RecipientDirectory Directory { get; }
-    public Spool.Spool Spool { get; }
+    public EdgeMta.Spool.MessageSpool Spool { get; }
     public ServerLog Log { get; }
 
     public IConnectionHandler Create() => _handlers.Get();
