@@ -92,7 +92,7 @@ public sealed class LatencyHistogram
         for (int i = 0; i < _counts.Length; i++)
         {
             seen += Volatile.Read(ref _counts[i]);
-            if (seen >= rank) return Math.Min(HighestEquivalentValue(i), Max);
+            if (seen >= rank) return i == _counts.Length - 1 ? Max : Math.Min(HighestEquivalentValue(i), Max);  // the clamp bucket
         }
         return Max;
     }
