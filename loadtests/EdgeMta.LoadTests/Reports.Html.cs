@@ -21,8 +21,8 @@ public static partial class Reports
         {
             TimelineBucket? b = t.Get(i);
             seconds[i] = (i + 1) * t.IntervalSeconds;
-            rate[i] = (b?.DeliveredCount ?? 0) / t.IntervalSeconds;
-            failed[i] = (b?.FailedCount ?? 0) / t.IntervalSeconds;
+            rate[i] = (b?.DeliveredCount ?? 0) / BucketSeconds(r, i);
+            failed[i] = (b?.FailedCount ?? 0) / BucketSeconds(r, i);
             p50[i] = Micros(b?.Latency.ValueAtPercentile(50) ?? 0) / 1000;
             p99[i] = Micros(b?.Latency.ValueAtPercentile(99) ?? 0) / 1000;
         }

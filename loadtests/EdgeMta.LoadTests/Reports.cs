@@ -157,9 +157,17 @@ public static partial class Reports
             long delivered = b?.DeliveredCount ?? 0;
             LatencyHistogram? h = b?.Latency;
             sb.Append(string.Create(Inv,
-                $"{(i + 1) * t.IntervalSeconds:0.###},{delivered},{b?.FailedCount ?? 0},{delivered / t.IntervalSeconds:0.0},{Us(Micros(h?.ValueAtPercentile(50) ?? 0))},{Us(Micros(h?.ValueAtPercentile(99) ?? 0))},{Us(Micros(h?.Max ?? 0))}\n"));
+                $"{(i + 1) * t.IntervalSeconds:0.###},{delivered},{b?.FailedCount ?? 0},{delivered / BucketSeconds(r, i):0.0},{Us(Micros(h?.ValueAtPercentile(50) ?? 0))},{Us(Micros(h?.ValueAtPercentile(99) ?? 0))},{Us(Micros(h?.Max ?? 0))}\n"));
         }
         return sb.ToString();
+    }
+
+    /// <summary>The width of timeline bucket i: the interval, except the last, which the run's end cuts short.</summary>
+    static double BucketSeconds(RunResult r, int i)
+    {
+        double width = r.Metrics.Timeline.IntervalSeconds;
+        double left = r.ElapsedSeconds - i * width;
+        return left > 0 && left < width ? Math.Max(left, width / 100) : width;
     }
 
     static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
