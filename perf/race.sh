@@ -49,7 +49,9 @@ work=$(mktemp -d /var/tmp/edgemta-race.XXXXXX)
 chmod 755 "$work"
 out=${out:-$work}
 mkdir -p "$out"
-log="$work/race.log"
+out=$(cd "$out" && pwd)
+# Bulk (spool, Postfix queue) lives in $work and is removed on exit; logs and results live in $out.
+log="$out/race.log"
 results="$out/results.tsv"
 : >"$log"
 printf 'round\ttarget\tclient\tsize\tsessions\tconnections\tmessages\tmsg_per_s\tcpu_us_per_msg\tstatus\n' >"$results"
@@ -125,14 +127,14 @@ for t in ${targets_arg//,/ }; do status[$t]="not started"; done
 start_sink() {
   local p; p=$(free_port)
   local -a user=(); [ "$(id -u)" = 0 ] && user=(-u nobody)
-  smtp-sink "${user[@]}" "127.0.0.1:$p" 1024 </dev/null >>"$work/smtp-sink.log" 2>&1 &
+  smtp-sink "${user[@]}" "127.0.0.1:$p" 1024 </dev/null >>"$out/smtp-sink.log" 2>&1 &
   sink_pid=$!
   for _ in $(seq 50); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port[smtp-sink]=$p; pid[smtp-sink]=$sink_pid; status[smtp-sink]=ok; return; fi
     kill -0 "$sink_pid" 2>/dev/null || break
     sleep 0.1
   done
-  status[smtp-sink]="did not start (see $work/smtp-sink.log)"
+  status[smtp-sink]="did not start (see $out/smtp-sink.log)"
 }
 
 start_postfix() {
@@ -172,7 +174,7 @@ smtpd_client_connection_rate_limit = 0
 default_process_limit = 300
 # No inflow throttling (default 1s): let Postfix take mail as fast as its smtpd/cleanup can.
 in_flow_delay = 0
-maillog_file = $d/maillog
+maillog_file = $out/postfix.maillog
 biff = no
 EOF
   cat >"$d/etc/master.cf" <<EOF
@@ -196,7 +198,7 @@ scache    unix  - - n -  1 scache
 postlog   unix-dgram n - n - 1 postlogd
 EOF
   if ! postfix -c "$d/etc" start </dev/null >>"$log" 2>&1; then
-    status[postfix]="did not start (see $d/maillog)"; return
+    status[postfix]="did not start (see $out/postfix.maillog)"; return
   fi
   for _ in $(seq 50); do
     postfix_master=$(tr -d ' ' <"$d/queue/pid/master.pid" 2>/dev/null)
@@ -205,7 +207,7 @@ EOF
     fi
     sleep 0.2
   done
-  status[postfix]="did not answer on 127.0.0.1:$p (see $d/maillog)"
+  status[postfix]="did not answer on 127.0.0.1:$p (see $out/postfix.maillog)"
 }
 
 postfix_queue_count() {
@@ -217,24 +219,24 @@ start_edgemta() {
   if [ ! -x "$edgemta_bin" ]; then
     if [ "$build" = 1 ] && [ -d "$root/src/EdgeMta" ]; then
       say "edgemta: dist/edgemta missing, publishing it (dotnet publish src/EdgeMta -c Release -o dist)"
-      (cd "$root" && timeout 900 dotnet publish src/EdgeMta -c Release -o dist -nologo -clp:ErrorsOnly) >"$work/publish.log" 2>&1
+      (cd "$root" && timeout 900 dotnet publish src/EdgeMta -c Release -o dist -nologo -clp:ErrorsOnly) >"$out/publish.log" 2>&1
     fi
-    [ -x "$edgemta_bin" ] || { status[edgemta]="not built (dist/edgemta missing; publish log: $work/publish.log)"; return; }
+    [ -x "$edgemta_bin" ] || { status[edgemta]="not built (dist/edgemta missing; publish log: $out/publish.log)"; return; }
   fi
   rm -rf "$work/spool"
   mkdir -p "$work/spool"
-  "$edgemta_bin" serve --listen 127.0.0.1:0 --spool "$work/spool" --sync always </dev/null >"$work/edgemta.out" 2>>"$work/edgemta.err" &
+  "$edgemta_bin" serve --listen 127.0.0.1:0 --spool "$work/spool" --sync always </dev/null >"$out/edgemta.out" 2>>"$out/edgemta.err" &
   edgemta_pid=$!
   local line="" p=""
   for _ in $(seq 100); do
-    line=$(head -n1 "$work/edgemta.out" 2>/dev/null)
+    line=$(head -n1 "$out/edgemta.out" 2>/dev/null)
     if [[ "$line" =~ listening\ on\ 127\.0\.0\.1:([0-9]+) ]]; then p=${BASH_REMATCH[1]}; break; fi
     kill -0 "$edgemta_pid" 2>/dev/null || break
     sleep 0.1
   done
   if [ -z "$p" ]; then
     kill "$edgemta_pid" 2>/dev/null; wait "$edgemta_pid" 2>/dev/null; edgemta_pid=""
-    status[edgemta]="not built: dist/edgemta did not print 'listening on 127.0.0.1:PORT' (see $work/edgemta.err)"
+    status[edgemta]="not built: dist/edgemta did not print 'listening on 127.0.0.1:PORT' (see $out/edgemta.err)"
     return
   fi
   port[edgemta]=$p; pid[edgemta]=$edgemta_pid; status[edgemta]=ok
@@ -286,17 +288,17 @@ run_one() {   # round target client size sessions connections count
   case $client in
     smtp-source)
       local -a reuse=(); [ "$conn" = reused ] && reuse=(-d)
-      timeout "$cap" smtp-source -s "$s" -m "$n" -l "$size" "${reuse[@]}" "127.0.0.1:$p" >"$work/client.out" 2>&1
+      timeout "$cap" smtp-source -s "$s" -m "$n" -l "$size" "${reuse[@]}" "127.0.0.1:$p" >"$out/client.out" 2>&1
       rc=$?
       t1=$(date +%s.%N)
-      if [ $rc = 0 ]; then rate=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }'); elif [ $rc = 124 ]; then st=timeout; else st="fail:$(tail -c 80 "$work/client.out" | tr '\t\n' '  ')"; fi
+      if [ $rc = 0 ]; then rate=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }'); elif [ $rc = 124 ]; then st=timeout; else st="fail:$(tail -c 80 "$out/client.out" | tr '\t\n' '  ')"; fi
       ;;
     edgemta-load|edgemta-load-pipe)
       local -a extra=()
       [ "$conn" = per-message ] && extra+=(--per-message-connections)
       [ "$client" = edgemta-load-pipe ] && extra+=(--pipelining)
       timeout "$cap" dotnet "$load_dll" --target "127.0.0.1:$p" --sessions "$s" --messages "$n" --size "$size" \
-        "${extra[@]}" --timeout 20s --csv-summary --scenario race >"$work/client.out" 2>&1
+        "${extra[@]}" --timeout 20s --csv-summary --scenario race >"$out/client.out" 2>&1
       rc=$?
       if [ $rc = 124 ]; then st=timeout
       else
@@ -304,7 +306,7 @@ run_one() {   # round target client size sessions connections count
         # The row ends ...,attempted,delivered,failed,elapsed_s,msg_per_s,mb_per_s,connections,p50,p99,max:
         # count fields from the end, since the quoted description fields before them may hold commas.
         local row failed
-        row=$(tail -n1 "$work/client.out")
+        row=$(tail -n1 "$out/client.out")
         failed=$(awk -F, '{ print (NF >= 17 ? $(NF-7) : "x") }' <<<"$row")
         if [ "$failed" = 0 ]; then rate=$(awk -F, '{ print $(NF-5) }' <<<"$row")
         else st="fail:${failed}-failed"; fi
@@ -351,7 +353,7 @@ elapsed=$(( $(date +%s) - started ))
     [[ ",$targets_arg," == *",$t,"* ]] && echo "  $t: ${status[$t]}"
   done
 } | tee "$out/race.md" >&2
-python3 - "$results" "${status[edgemta]:-absent}" >>"$out/race.md" <<'PY'
+python3 - "$results" "${status[edgemta]:-not in --targets}" >>"$out/race.md" <<'PY'
 import csv, sys, statistics
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter='\t'))
 edgemta_status = sys.argv[2]
