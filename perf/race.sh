@@ -118,6 +118,10 @@ if [[ ",$clients_arg," == *",edgemta-load"* ]]; then
     dotnet build "$root/loadtests/EdgeMta.LoadTests/EdgeMta.LoadTests.csproj" -c Release -nologo -clp:ErrorsOnly >>"$log" 2>&1 \
       || { say "edgemta-load: build failed (see $log); dropping it from the clients"; clients_arg=smtp-source; }
   fi
+  # Run a private copy, so a rebuild of the tree during the race cannot change the client under it.
+  if [ -f "$load_dll" ]; then
+    cp -r "$(dirname "$load_dll")" "$work/load" && load_dll="$work/load/edgemta-load.dll"
+  fi
 fi
 
 # ---------------------------------------------------------------- targets
