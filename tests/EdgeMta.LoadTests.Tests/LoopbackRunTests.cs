@@ -70,7 +70,7 @@ public class LoopbackRunTests
     [SmtpSinkFact]
     public async Task FiftyMessagesOverTwoSessionsReachSmtpSinkAndTheReportCountsThem()
     {
-        using var sink = new SmtpSink();
+        using var sink = SinkProcess.SmtpSink();
         RunResult r = await Run(sink.EndPoint, 2, 50);
         Assert.Equal(50, r.Attempted);
         Assert.Equal(50, r.Metrics.Delivered);
@@ -98,11 +98,24 @@ public class LoopbackRunTests
     [SmtpSinkFact]
     public async Task PipelinedMessagesOnOneConnectionEachReachSmtpSink()
     {
-        using var sink = new SmtpSink();
+        using var sink = SinkProcess.SmtpSink();
         RunResult r = await Run(sink.EndPoint, 3, 30, perMessage: true, pipelining: true);
         Assert.Equal(30, r.Metrics.Delivered);
         Assert.Equal(0, r.Metrics.Failed);
         Assert.Equal(30, r.Metrics.Connections);
         Assert.Equal(30, r.Metrics.RepliesAt(SmtpStep.Quit, 221));
+    }
+
+    [AiosmtpdFact]
+    public async Task MessagesReachAiosmtpdWithAndWithoutPipelining()
+    {
+        using var server = SinkProcess.Aiosmtpd();
+        RunResult plain = await Run(server.EndPoint, 2, 20);
+        Assert.Equal(20, plain.Metrics.Delivered);
+        Assert.Equal(0, plain.Metrics.Failed);
+        RunResult pipelined = await Run(server.EndPoint, 2, 20, perMessage: true, pipelining: true);
+        Assert.Equal(20, pipelined.Metrics.Delivered);
+        Assert.Equal(0, pipelined.Metrics.Failed);
+        Assert.Equal(20, pipelined.Metrics.Connections);
     }
 }

@@ -83,23 +83,42 @@ sealed class FakeSmtpServer : IDisposable
     }
 }
 
-/// <summary>Postfix's smtp-sink on a free loopback port, stopped by its pid on Dispose.</summary>
-sealed class SmtpSink : IDisposable
+/// <summary>A real SMTP server process on a free loopback port, stopped by its pid on Dispose:
+/// Postfix's smtp-sink, or Python's aiosmtpd with its Sink handler.</summary>
+sealed class SinkProcess : IDisposable
 {
-    public const string Binary = "/usr/sbin/smtp-sink";
+    public const string SmtpSinkBinary = "/usr/sbin/smtp-sink";
+    public const string SystemPython = "/usr/bin/python3";
+    public const string AiosmtpdPackage = "/usr/lib/python3/dist-packages/aiosmtpd";
     readonly Process _process;
 
-    public SmtpSink()
+    public static SinkProcess SmtpSink() => new(port =>
+    {
+        var start = new ProcessStartInfo(SmtpSinkBinary);
+        if (Environment.UserName == "root") { start.ArgumentList.Add("-u"); start.ArgumentList.Add("nobody"); }
+        start.ArgumentList.Add($"127.0.0.1:{port}");
+        start.ArgumentList.Add("256");
+        return start;
+    });
+
+    public static SinkProcess Aiosmtpd() => new(port =>
+    {
+        var start = new ProcessStartInfo(SystemPython);
+        foreach (string a in new[] { "-m", "aiosmtpd", "-n", "-l", $"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink" })
+            start.ArgumentList.Add(a);
+        return start;
+    });
+
+    SinkProcess(Func<int, ProcessStartInfo> command)
     {
         var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
         int port = ((IPEndPoint)probe.LocalEndpoint).Port;
         probe.Stop();
         EndPoint = new IPEndPoint(IPAddress.Loopback, port);
-        var start = new ProcessStartInfo(Binary) { RedirectStandardError = true, RedirectStandardOutput = true };
-        if (Environment.UserName == "root") { start.ArgumentList.Add("-u"); start.ArgumentList.Add("nobody"); }
-        start.ArgumentList.Add($"127.0.0.1:{port}");
-        start.ArgumentList.Add("256");
+        ProcessStartInfo start = command(port);
+        start.RedirectStandardError = true;
+        start.RedirectStandardOutput = true;
         _process = Process.Start(start)!;
         for (int attempt = 0; ; attempt++)      // up to 10 s for the listener to appear
         {
@@ -110,6 +129,11 @@ sealed class SmtpSink : IDisposable
                 return;
             }
             catch (SocketException) when (attempt < 100 && !_process.HasExited) { Thread.Sleep(100); }
+            catch (SocketException)
+            {
+                Dispose();      // never leave the server behind when it did not come up
+                throw;
+            }
         }
     }
 
@@ -128,7 +152,17 @@ public sealed class SmtpSinkFactAttribute : FactAttribute
 {
     public SmtpSinkFactAttribute()
     {
-        if (!File.Exists(SmtpSink.Binary))
-            Skip = $"{SmtpSink.Binary} is absent: install Debian's postfix package (tests/run.sh does)";
+        if (!File.Exists(SinkProcess.SmtpSinkBinary))
+            Skip = $"{SinkProcess.SmtpSinkBinary} is absent: install Debian's postfix package (tests/run.sh does)";
+    }
+}
+
+/// <summary>A fact that is skipped, with the reason, when Debian's python3-aiosmtpd is not installed.</summary>
+public sealed class AiosmtpdFactAttribute : FactAttribute
+{
+    public AiosmtpdFactAttribute()
+    {
+        if (!File.Exists(SinkProcess.SystemPython) || !Directory.Exists(SinkProcess.AiosmtpdPackage))
+            Skip = $"{SinkProcess.AiosmtpdPackage} is absent: install Debian's python3-aiosmtpd package (tests/run.sh does)";
     }
 }
