@@ -53,6 +53,14 @@ public static partial class Reports
         File.WriteAllText(Path.Combine(dir, "timeline.csv"), TimelineCsv(r));
     }
 
+    /// <summary>Every SMTP reply read per second (greeting, EHLO, MAIL, RCPT, DATA, dot, RSET, QUIT).</summary>
+    static double RepliesPerSecond(RunResult r)
+    {
+        long replies = 0;
+        for (SmtpStep s = SmtpStep.Greeting; s <= SmtpStep.Quit; s++) replies += r.Metrics.Step(s).Count;
+        return r.ElapsedSeconds > 0 ? replies / r.ElapsedSeconds : 0;
+    }
+
     static string Headline(RunResult r)
     {
         LoadOptions o = r.Options;
@@ -60,7 +68,7 @@ public static partial class Reports
             scenario {o.Scenario} → {o.Target}
             {o.Sessions} sessions, {o.DescribeConnections()}; sizes {o.Sizes.Describe()}; {o.Shape.Describe()}
             attempted {r.Attempted}, delivered {r.Metrics.Delivered} (250 after the dot), failed {r.Metrics.Failed}, in {r.ElapsedSeconds:0.00} s over {r.Metrics.Connections} connections
-            throughput {r.DeliveredPerSecond:0} msg/s delivered, {r.MegabytesPerSecond:0.0} MB/s
+            throughput {r.DeliveredPerSecond:0} msg/s delivered, {r.MegabytesPerSecond:0.0} MB/s, {RepliesPerSecond(r):0} replies/s
             """);
     }
 
