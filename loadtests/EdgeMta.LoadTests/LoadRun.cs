@@ -78,6 +78,9 @@ public sealed class LoadRun
         return index < _options.MessageLimit;
     }
 
+    /// <summary>True when a message due at <paramref name="timestamp"/> falls at or after the end of --duration.</summary>
+    public bool IsPastEnd(long timestamp) => _endTimestamp != 0 && timestamp >= _endTimestamp;
+
     /// <summary>A session starts sending a message it took: from here it ends delivered or failed.</summary>
     public void MessageAttempted() => Interlocked.Increment(ref _attempted);
 }

@@ -51,6 +51,7 @@ public sealed class LoadSession
         while (_run.TryTakeMessage(out long index))
         {
             long due = _run.StartTimestamp + _options.Shape.DueTicks(index);
+            if (_run.IsPastEnd(due)) break;                   // due after --duration: never sent
             long now = Stopwatch.GetTimestamp();
             if (due > now)
             {

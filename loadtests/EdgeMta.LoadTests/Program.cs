@@ -18,7 +18,7 @@ if (Array.IndexOf(args, "--thread-pool-completions") < 0
 var target = new Option<string>("--target", "-t") { Description = "server ADDR:PORT", DefaultValueFactory = _ => "127.0.0.1:2525" };
 var sessions = new Option<int?>("--sessions", "-s") { Description = "concurrent SMTP sessions (default 10)" };
 var messages = new Option<long?>("--messages", "-m") { Description = "messages to attempt (default 1000, or unbounded with --duration)" };
-var duration = new Option<string?>("--duration", "-d") { Description = "stop starting messages after this long: 30s, 2m" };
+var duration = new Option<string?>("--duration") { Description = "stop starting messages after this long: 30s, 2m" };
 var rate = new Option<double?>("--rate") { Description = "steady rate, msg/s across all sessions (default: as fast as answered)" };
 var ramp = new Option<string?>("--ramp") { Description = "FROM:TO msg/s, linear over --duration" };
 var burst = new Option<string?>("--burst") { Description = "SIZE/PERIOD: SIZE messages due together every PERIOD, e.g. 2000/2s" };
