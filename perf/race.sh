@@ -255,6 +255,15 @@ maybe_restart_edgemta() {
   fi
 }
 
+restart_target() {
+  case $1 in
+    smtp-sink) wait "$sink_pid" 2>/dev/null; start_sink ;;
+    postfix) postfix -c "$postfix_dir/etc" stop >>"$log" 2>&1; sleep 1; start_postfix ;;
+    edgemta) wait "$edgemta_pid" 2>/dev/null; edgemta_pid=""; start_edgemta ;;
+  esac
+  say "target $1: ${status[$1]}${port[$1]:+ on 127.0.0.1:${port[$1]} (pid ${pid[$1]})}"
+}
+
 for t in ${targets_arg//,/ }; do
   case $t in
     smtp-sink) start_sink ;;
@@ -322,6 +331,13 @@ run_one() {   # round target client size sessions connections count
   fi
   after=$(cpu_ticks "$spid")
   local cpu; cpu=$(awk -v a="$before" -v b="$after" -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
+  if ! kill -0 "$spid" 2>/dev/null; then
+    # The server died during the run (or something outside killed it): the run does not count, and
+    # the target is started again so one death does not void the rest of the race.
+    st="died" rate="" cpu=""
+    say "target $t (pid $spid) is gone; restarting it"
+    restart_target "$t"
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$t" "$client" "$size" "$s" "$conn" "$n" "${rate:-}" "$cpu" "$st" >>"$results"
   say "$(printf 'round %s  %-9s %-17s %6s B %4s sess %-11s %6s msgs  %9s msg/s  %8s µs CPU/msg  %s' "$round" "$t" "$client" "$size" "$s" "$conn" "$n" "${rate:--}" "$cpu" "$st")"
   [ "$t" = edgemta ] && maybe_restart_edgemta
@@ -342,7 +358,7 @@ for round in $(seq "$rounds"); do
       k=$(( turn++ % (${#live[@]} > 0 ? ${#live[@]} : 1) ))
       order=("${order[@]:k}" "${order[@]:0:k}")
       for t in "${order[@]}"; do
-        [ "${status[$t]}" = ok ] || continue
+        [ "${status[$t]}" = ok ] || { say "target $t: ${status[$t]}; skipping"; continue; }
         run_one "$round" "$t" "$client" "$size" "$s" "$conn" "$n"
       done
     done
@@ -396,7 +412,7 @@ if edgemta_status != 'ok':
 bad = [r for r in rows if r['status'] != 'ok']
 if bad:
     print()
-    print(f'{len(bad)} run(s) did not complete cleanly (timeout, or a client saw a failure): see results.tsv')
+    print(f'{len(bad)} run(s) did not complete cleanly (timeout, a client saw a failure, or the server died): see results.tsv')
 PY
 sed -n '/^$/,$p' "$out/race.md"
 echo >&2
