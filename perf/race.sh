@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# perf/race.sh — the race: edgemta against its two peers on this machine, same clients, same matrix.
+#
+#   smtp-sink   Postfix's test sink: speaks SMTP, stores nothing. The ceiling of "how fast can an SMTP
+#               server answer here"; edgemta / smtp-sink says how close a durable server gets to it.
+#   postfix     a real Postfix with its fsync'd queue, on its own config and queue under a temp dir,
+#               relaying everything to the discard transport. The incumbent.
+#   edgemta     dist/edgemta --sync always (built with `dotnet publish src/EdgeMta` when missing).
+#
+# Clients: smtp-source (C, no pipelining) and our own edgemta-load (loadtests/), which checks every reply
+# and counts a message only on 250 after the dot; edgemta-load with --pipelining where connections are
+# reused. Matrix: 1 KiB and 64 KiB; 1, 10 and 100 sessions; connections reused and one per message;
+# three rounds, the targets alternating inside each cell so drift hits them alike. Printed: one table of
+# medians, the ratios edgemta/smtp-sink and edgemta/postfix, and server CPU per message from
+# /proc/PID/stat (utime+stime of the server and its children, plus the reaped children's cutime+cstime:
+# Postfix's smtpd, cleanup, qmgr, trivial-rewrite and discard are all children of its master). For
+# Postfix the CPU sample is taken after its queue has drained, so its figure includes moving each
+# message through the queue to discard.
+#
+# Bounded: every run is capped by its message count and by `timeout`; loopback only; every process the
+# script starts is stopped by its pid on exit (trap). `--quick`: one round, a reduced matrix, small
+# counts: about two minutes once the binaries exist.
+#
+# Usage: perf/race.sh [--quick] [--rounds N] [--targets edgemta,smtp-sink,postfix] [--clients LIST]
+#                     [--out DIR] [--no-install] [--no-build]
+set -uo pipefail
+
+quick=0 rounds=3 install=1 build=1 out="" targets_arg="edgemta,smtp-sink,postfix"
+clients_arg="smtp-source,edgemta-load,edgemta-load-pipe"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; rounds=1 ;;
+    --rounds) rounds=$2; shift ;;
+    --targets) targets_arg=$2; shift ;;
+    --clients) clients_arg=$2; shift ;;
+    --out) out=$2; shift ;;
+    --no-install) install=0 ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    *) echo "race.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+# The work directory holds the spools and Postfix's queue: it must be on a real disk (not tmpfs), or
+# fsync costs nothing and the race measures nothing. /var/tmp is disk-backed on Debian.
+work=$(mktemp -d /var/tmp/edgemta-race.XXXXXX)
+chmod 755 "$work"
+out=${out:-$work}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+# Bulk (spool, Postfix queue) lives in $work and is removed on exit; logs and results live in $out.
+log="$out/race.log"
+results="$out/results.tsv"
+: >"$log"
+printf 'round\ttarget\tclient\tsize\tsessions\tconnections\tmessages\tmsg_per_s\tcpu_us_per_msg\tstatus\n' >"$results"
+say() { echo "$*" | tee -a "$log" >&2; }
+
+# ---------------------------------------------------------------- cleanup: every pid we started
+sink_pid="" edgemta_pid="" postfix_master="" postfix_dir=""
+cleanup() {
+  set +e
+  [ -n "$edgemta_pid" ] && kill "$edgemta_pid" 2>/dev/null && wait "$edgemta_pid" 2>/dev/null
+  [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+  if [ -n "$postfix_dir" ]; then
+    postfix -c "$postfix_dir/etc" stop >>"$log" 2>&1
+    if [ -n "$postfix_master" ]; then
+      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$postfix_master" 2>/dev/null || break; sleep 0.5; done
+      kill "$postfix_master" 2>/dev/null
+    fi
+  fi
+  if [ "$out" = "$work" ]; then
+    rm -rf "$work/spool" "$work/postfix/queue"      # keep logs and results, drop the bulk
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools
+[ -x /usr/sbin/smtp-source ] && export PATH="$PATH:/usr/sbin"
+if ! command -v smtp-source >/dev/null 2>&1 || ! command -v postfix >/dev/null 2>&1; then
+  if [ "$install" = 1 ]; then
+    say "installing postfix (for smtp-source, smtp-sink and the Postfix target)"
+    export DEBIAN_FRONTEND=noninteractive
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>>"$log"
+    { apt-get update -qq && apt-get install -y -qq postfix; } >>"$log" 2>&1 || { say "apt-get install postfix failed: see $log"; exit 1; }
+    export PATH="$PATH:/usr/sbin"
+  else
+    say "smtp-source/postfix missing and --no-install given"; exit 1
+  fi
+fi
+command -v python3 >/dev/null 2>&1 || { say "python3 is needed for the summary table"; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+clk_tck=$(getconf CLK_TCK)
+
+# CPU ticks (utime+stime+cutime+cstime) of a process and its direct children.
+cpu_ticks() {
+  local pid=$1 total=0 p stat rest
+  local -a f
+  for p in "$pid" $(pgrep -P "$pid" 2>/dev/null); do
+    stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    rest=${stat##*) }
+    read -r -a f <<<"$rest"
+    total=$((total + f[11] + f[12] + f[13] + f[14]))
+  done
+  echo "$total"
+}
+
+# ---------------------------------------------------------------- the load generator
+load_dll="$root/loadtests/EdgeMta.LoadTests/bin/Release/net10.0/edgemta-load.dll"
+if [[ ",$clients_arg," == *",edgemta-load"* ]]; then
+  if [ ! -f "$load_dll" ] || [ "$build" = 1 ]; then
+    say "building edgemta-load"
+    dotnet build "$root/loadtests/EdgeMta.LoadTests/EdgeMta.LoadTests.csproj" -c Release -nologo -clp:ErrorsOnly >>"$log" 2>&1 \
+      || { say "edgemta-load: build failed (see $log); dropping it from the clients"; clients_arg=smtp-source; }
+  fi
+  # Run a private copy, so a rebuild of the tree during the race cannot change the client under it.
+  if [ -f "$load_dll" ]; then
+    cp -r "$(dirname "$load_dll")" "$work/load" && load_dll="$work/load/edgemta-load.dll"
+  fi
+fi
+
+# ---------------------------------------------------------------- targets
+declare -A port pid status
+for t in ${targets_arg//,/ }; do status[$t]="not started"; done
+
+start_sink() {
+  local p; p=$(free_port)
+  local -a user=(); [ "$(id -u)" = 0 ] && user=(-u nobody)
+  smtp-sink "${user[@]}" "127.0.0.1:$p" 1024 </dev/null >>"$out/smtp-sink.log" 2>&1 &
+  sink_pid=$!
+  for _ in $(seq 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port[smtp-sink]=$p; pid[smtp-sink]=$sink_pid; status[smtp-sink]=ok; return; fi
+    kill -0 "$sink_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  status[smtp-sink]="did not start (see $out/smtp-sink.log)"
+}
+
+start_postfix() {
+  local p d; p=$(free_port); d="$work/postfix"
+  postfix_dir=$d
+  mkdir -p "$d/etc" "$d/queue" "$d/data"
+  chown postfix "$d/data" 2>/dev/null
+  cat >"$d/etc/main.cf" <<EOF
+# A private Postfix for the race: loopback only, accepts any recipient, delivers to discard.
+compatibility_level = 3.6
+config_directory = $d/etc
+queue_directory = $d/queue
+data_directory = $d/data
+command_directory = $(dirname "$(command -v postfix)")
+daemon_directory = $(postconf -dh daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)
+meta_directory = $(postconf -dh meta_directory 2>/dev/null || echo /etc/postfix)
+shlib_directory = $(postconf -dh shlib_directory 2>/dev/null || echo /usr/lib/postfix)
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = race.localdomain
+mydomain = localdomain
+myorigin = \$myhostname
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+mydestination =
+local_recipient_maps =
+relay_domains = static:all
+relay_recipient_maps =
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+default_transport = discard
+relay_transport = discard
+local_transport = discard
+smtpd_peername_lookup = no
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+default_process_limit = 300
+# No inflow throttling (default 1s): let Postfix take mail as fast as its smtpd/cleanup can.
+in_flow_delay = 0
+maillog_file = $out/postfix.maillog
+biff = no
+EOF
+  cat >"$d/etc/master.cf" <<EOF
+127.0.0.1:$p inet n - n - 300 smtpd
+pickup    unix  n - n 60 1 pickup
+cleanup   unix  n - n -  0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n -  - trivial-rewrite
+bounce    unix  - - n -  0 bounce
+defer     unix  - - n -  0 bounce
+trace     unix  - - n -  0 bounce
+verify    unix  - - n -  1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n -  - proxymap
+showq     unix  n - n -  - showq
+error     unix  - - n -  - error
+retry     unix  - - n -  - error
+discard   unix  - - n -  - discard
+anvil     unix  - - n -  1 anvil
+scache    unix  - - n -  1 scache
+postlog   unix-dgram n - n - 1 postlogd
+EOF
+  if ! postfix -c "$d/etc" start </dev/null >>"$log" 2>&1; then
+    status[postfix]="did not start (see $out/postfix.maillog)"; return
+  fi
+  for _ in $(seq 50); do
+    postfix_master=$(tr -d ' ' <"$d/queue/pid/master.pid" 2>/dev/null)
+    if [ -n "$postfix_master" ] && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      port[postfix]=$p; pid[postfix]=$postfix_master; status[postfix]=ok; return
+    fi
+    sleep 0.2
+  done
+  status[postfix]="did not answer on 127.0.0.1:$p (see $out/postfix.maillog)"
+}
+
+postfix_queue_count() {
+  find "$postfix_dir/queue/incoming" "$postfix_dir/queue/active" "$postfix_dir/queue/maildrop" -type f 2>/dev/null | wc -l
+}
+
+edgemta_bin="$root/dist/edgemta"
+start_edgemta() {
+  if [ ! -x "$edgemta_bin" ]; then
+    if [ "$build" = 1 ] && [ -d "$root/src/EdgeMta" ]; then
+      say "edgemta: dist/edgemta missing, publishing it (dotnet publish src/EdgeMta -c Release -o dist)"
+      (cd "$root" && timeout 900 dotnet publish src/EdgeMta -c Release -o dist -nologo -clp:ErrorsOnly) >"$out/publish.log" 2>&1
+    fi
+    [ -x "$edgemta_bin" ] || { status[edgemta]="not built (dist/edgemta missing; publish log: $out/publish.log)"; return; }
+  fi
+  rm -rf "$work/spool"
+  mkdir -p "$work/spool"
+  "$edgemta_bin" serve --listen 127.0.0.1:0 --spool "$work/spool" --sync always </dev/null >"$out/edgemta.out" 2>>"$out/edgemta.err" &
+  edgemta_pid=$!
+  local line="" p=""
+  for _ in $(seq 100); do
+    line=$(head -n1 "$out/edgemta.out" 2>/dev/null)
+    if [[ "$line" =~ listening\ on\ 127\.0\.0\.1:([0-9]+) ]]; then p=${BASH_REMATCH[1]}; break; fi
+    kill -0 "$edgemta_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$p" ]; then
+    kill "$edgemta_pid" 2>/dev/null; wait "$edgemta_pid" 2>/dev/null; edgemta_pid=""
+    status[edgemta]="not built: dist/edgemta did not print 'listening on 127.0.0.1:PORT' (see $out/edgemta.err)"
+    return
+  fi
+  port[edgemta]=$p; pid[edgemta]=$edgemta_pid; status[edgemta]=ok
+}
+
+# The spool only grows during the race; start afresh past 2 GiB so the disk is not the story.
+maybe_restart_edgemta() {
+  local mb; mb=$(du -sm "$work/spool" 2>/dev/null | cut -f1)
+  if [ "${mb:-0}" -gt 2048 ]; then
+    kill "$edgemta_pid" 2>/dev/null; wait "$edgemta_pid" 2>/dev/null; edgemta_pid=""
+    start_edgemta
+  fi
+}
+
+restart_target() {
+  case $1 in
+    smtp-sink) wait "$sink_pid" 2>/dev/null; start_sink ;;
+    postfix) postfix -c "$postfix_dir/etc" stop >>"$log" 2>&1; sleep 1; start_postfix ;;
+    edgemta) wait "$edgemta_pid" 2>/dev/null; edgemta_pid=""; start_edgemta ;;
+  esac
+  say "target $1: ${status[$1]}${port[$1]:+ on 127.0.0.1:${port[$1]} (pid ${pid[$1]})}"
+}
+
+for t in ${targets_arg//,/ }; do
+  case $t in
+    smtp-sink) start_sink ;;
+    postfix) start_postfix ;;
+    edgemta) start_edgemta ;;
+    *) say "unknown target $t"; exit 2 ;;
+  esac
+  say "target $t: ${status[$t]}${port[$t]:+ on 127.0.0.1:${port[$t]} (pid ${pid[$t]})}"
+done
+
+# ---------------------------------------------------------------- the matrix
+# cell = size sessions connections count
+cells=()
+if [ "$quick" = 1 ]; then
+  cap=60
+  cells=("1024 1 reused 300" "1024 10 reused 600" "1024 100 reused 1000" "1024 10 per-message 400" "65536 10 reused 300")
+else
+  cap=180
+  for size in 1024 65536; do
+    for s in 1 10 100; do
+      for c in reused per-message; do
+        n=$(( s == 1 ? 1000 : (s == 10 ? 2000 : 4000) ))
+        [ "$size" = 65536 ] && n=$((n / 2))
+        cells+=("$size $s $c $n")
+      done
+    done
+  done
+fi
+
+run_one() {   # round target client size sessions connections count
+  local round=$1 t=$2 client=$3 size=$4 s=$5 conn=$6 n=$7
+  local p=${port[$t]} spid=${pid[$t]} rate="" st=ok before after t0 t1 rc
+  before=$(cpu_ticks "$spid")
+  t0=$(date +%s.%N)
+  case $client in
+    smtp-source)
+      local -a reuse=(); [ "$conn" = reused ] && reuse=(-d)
+      timeout "$cap" smtp-source -s "$s" -m "$n" -l "$size" "${reuse[@]}" "127.0.0.1:$p" >"$out/client.out" 2>&1
+      rc=$?
+      t1=$(date +%s.%N)
+      if [ $rc = 0 ]; then rate=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }'); elif [ $rc = 124 ]; then st=timeout; else st="fail:$(tail -c 80 "$out/client.out" | tr '\t\n' '  ')"; fi
+      ;;
+    edgemta-load|edgemta-load-pipe)
+      local -a extra=()
+      [ "$conn" = per-message ] && extra+=(--per-message-connections)
+      [ "$client" = edgemta-load-pipe ] && extra+=(--pipelining)
+      timeout "$cap" dotnet "$load_dll" --target "127.0.0.1:$p" --sessions "$s" --messages "$n" --size "$size" \
+        "${extra[@]}" --timeout 20s --csv-summary --scenario race >"$out/client.out" 2>&1
+      rc=$?
+      if [ $rc = 124 ]; then st=timeout
+      else
+        # summary.csv columns: ... attempted(8) delivered(9) failed(10) elapsed_s(11) msg_per_s(12)
+        # The row ends ...,attempted,delivered,failed,elapsed_s,msg_per_s,mb_per_s,connections,p50,p99,max:
+        # count fields from the end, since the quoted description fields before them may hold commas.
+        local row failed
+        row=$(tail -n1 "$out/client.out")
+        failed=$(awk -F, '{ print (NF >= 17 ? $(NF-7) : "x") }' <<<"$row")
+        if [ "$failed" = 0 ]; then rate=$(awk -F, '{ print $(NF-5) }' <<<"$row")
+        else st="fail:${failed}-failed"; fi
+      fi
+      ;;
+  esac
+  if [ "$t" = postfix ]; then     # let the queue drain to discard before sampling its CPU (bounded)
+    for _ in $(seq 300); do [ "$(postfix_queue_count)" = 0 ] && break; sleep 0.2; done
+  fi
+  after=$(cpu_ticks "$spid")
+  local cpu; cpu=$(awk -v a="$before" -v b="$after" -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
+  if ! kill -0 "$spid" 2>/dev/null; then
+    # The server died during the run (or something outside killed it): the run does not count, and
+    # the target is started again so one death does not void the rest of the race.
+    st="died" rate="" cpu=""
+    say "target $t (pid $spid) is gone; restarting it"
+    restart_target "$t"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$t" "$client" "$size" "$s" "$conn" "$n" "${rate:-}" "$cpu" "$st" >>"$results"
+  say "$(printf 'round %s  %-9s %-17s %6s B %4s sess %-11s %6s msgs  %9s msg/s  %8s µs CPU/msg  %s' "$round" "$t" "$client" "$size" "$s" "$conn" "$n" "${rate:--}" "$cpu" "$st")"
+  [ "$t" = edgemta ] && maybe_restart_edgemta
+}
+
+started=$(date +%s)
+live=()
+turn=0
+for t in ${targets_arg//,/ }; do [ "${status[$t]}" = ok ] && live+=("$t"); done
+for round in $(seq "$rounds"); do
+  for cell in "${cells[@]}"; do
+    read -r size s conn n <<<"$cell"
+    for client in ${clients_arg//,/ }; do
+      [ "$client" = edgemta-load-pipe ] && [ "$conn" != reused ] && continue
+      [ "$client" = edgemta-load-pipe ] && [ "$quick" = 1 ] && [ "$cell" != "1024 10 reused 600" ] && continue
+      # Alternate the order of targets from round to round (and cell to cell) against drift.
+      order=("${live[@]}")
+      k=$(( turn++ % (${#live[@]} > 0 ? ${#live[@]} : 1) ))
+      order=("${order[@]:k}" "${order[@]:0:k}")
+      for t in "${order[@]}"; do
+        [ "${status[$t]}" = ok ] || { say "target $t: ${status[$t]}; skipping"; continue; }
+        run_one "$round" "$t" "$client" "$size" "$s" "$conn" "$n"
+      done
+    done
+  done
+done
+elapsed=$(( $(date +%s) - started ))
+
+# ---------------------------------------------------------------- the table
+{
+  echo "edgemta race, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $rounds round(s), ${elapsed}s of runs; medians over rounds"
+  for t in edgemta smtp-sink postfix; do
+    [[ ",$targets_arg," == *",$t,"* ]] && echo "  $t: ${status[$t]}"
+  done
+} | tee "$out/race.md" >&2
+python3 - "$results" "${status[edgemta]:-not in --targets}" >>"$out/race.md" <<'PY'
+import csv, sys, statistics
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter='\t'))
+edgemta_status = sys.argv[2]
+cells, data = [], {}
+for r in rows:
+    key = (r['client'], int(r['size']), int(r['sessions']), r['connections'])
+    if key not in cells: cells.append(key)
+    d = data.setdefault((key, r['target']), {'rate': [], 'cpu': [], 'bad': []})
+    if r['status'] == 'ok' and r['msg_per_s']:
+        d['rate'].append(float(r['msg_per_s'])); d['cpu'].append(float(r['cpu_us_per_msg']))
+    else:
+        d['bad'].append(r['status'])
+def med(key, t, what):
+    d = data.get((key, t))
+    if d is None: return None
+    return statistics.median(d[what]) if d[what] else None
+def show(key, t, what, fmt):
+    d = data.get((key, t))
+    if d is None: return 'n/b' if t == 'edgemta' and edgemta_status != 'ok' else '-'
+    v = med(key, t, what)
+    if v is None: return d['bad'][0].split(':')[0] if d['bad'] else '-'
+    return fmt.format(v)
+def ratio(a, b):
+    return f'{a / b:.2f}' if a and b else '-'
+print()
+print('| client | size | sessions | connections | edgemta msg/s | smtp-sink msg/s | postfix msg/s | edgemta / smtp-sink | edgemta / postfix | CPU µs/msg edgemta | smtp-sink | postfix |')
+print('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+for key in cells:
+    client, size, s, conn = key
+    e, k, p = med(key, 'edgemta', 'rate'), med(key, 'smtp-sink', 'rate'), med(key, 'postfix', 'rate')
+    print(f"| {client} | {'64 KiB' if size == 65536 else '1 KiB' if size == 1024 else size} | {s} | {conn} | "
+          f"{show(key, 'edgemta', 'rate', '{:,.0f}')} | {show(key, 'smtp-sink', 'rate', '{:,.0f}')} | {show(key, 'postfix', 'rate', '{:,.0f}')} | "
+          f"{ratio(e, k)} | {ratio(e, p)} | {show(key, 'edgemta', 'cpu', '{:,.0f}')} | {show(key, 'smtp-sink', 'cpu', '{:,.0f}')} | {show(key, 'postfix', 'cpu', '{:,.0f}')} |")
+if edgemta_status != 'ok':
+    print(f'| edgemta: not built | | | | {edgemta_status} | | | | | | | |')
+bad = [r for r in rows if r['status'] != 'ok']
+if bad:
+    print()
+    print(f'{len(bad)} run(s) did not complete cleanly (timeout, a client saw a failure, or the server died): see results.tsv')
+PY
+sed -n '/^$/,$p' "$out/race.md"
+echo >&2
+echo "results: $results   table: $out/race.md   log: $log" >&2
