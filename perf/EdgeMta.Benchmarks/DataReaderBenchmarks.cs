@@ -8,7 +8,7 @@
 //   Vector     the DataReader as the server runs it;
 //   IndexOfOnly span.IndexOf("\r\n.\r\n"u8) over the same reads: the ceiling of a plain terminator
 //              search, with no unstuffing, no bare-newline check and no counting (for scale only).
-// The GB/s column is body octets / mean time.
+// The GB/s column is body octets / mean time; on a loaded machine read Min as well (noise only adds time).
 // Run: dotnet run -c Release --project perf/EdgeMta.Benchmarks -- --filter '*DataReaderBenchmarks*'
 using System.Text;
 using BenchmarkDotNet.Attributes;
@@ -21,6 +21,8 @@ using EdgeMta.Protocol.Data;
 namespace EdgeMta.Benchmarks;
 
 [MemoryDiagnoser]
+[MinColumn]
+[MedianColumn]
 [Config(typeof(DataThroughputConfig))]
 public class DataReaderBenchmarks
 {
