@@ -61,7 +61,10 @@ public sealed class BdatReader
         ChunkRemaining = length;
     }
 
-    /// <summary>Consumes up to <see cref="ChunkRemaining"/> octets; Complete when the chunk has been read whole.</summary>
+    /// <summary>
+    /// Consumes up to <see cref="ChunkRemaining"/> octets; Complete when the chunk has been read whole (at once,
+    /// with nothing consumed, when no octets of the chunk remain). The bytes after the chunk are the next command.
+    /// </summary>
     public DataStatus Read(ReadOnlySpan<byte> input, IMessageBodySink sink, out int consumed)
     {
         ArgumentNullException.ThrowIfNull(sink);

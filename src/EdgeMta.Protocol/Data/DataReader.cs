@@ -166,11 +166,14 @@ public sealed partial class DataReader
         int i = 0;
         while (i < input.Length)
         {
-            if (vectors && _phase == Phase.InLine && !_pendingCr && _receivedMatch < 0 && input.Length - i > LineMasks.BlockSize)
+            if (vectors && _phase == Phase.InLine && !_pendingCr && _receivedMatch < 0)
             {
+                // Stops on the next octet that needs the state machine, or at the end of the input.
                 i = ScanToNextEvent(input, i);
-                // The scan stops on an octet that needs the state machine, or where fewer than a block plus
-                // one octet of look-ahead remain; either way there is still an octet at i.
+                if (i == input.Length)
+                {
+                    break;
+                }
             }
 
             byte b = input[i];
