@@ -4,6 +4,11 @@
 using System.CommandLine;
 using EdgeMta;
 
+// PROTOCOL.md: SIGINT stops the server gracefully, like SIGTERM. A shell starts background jobs with SIGINT
+// ignored, and .NET leaves an inherited SIG_IGN alone, so a server started from a script would never see
+// it. Restore the default before the runtime's signal layer first looks (any Console use does that).
+ServeCommand.TakeInterruptSignal();
+
 // Socket completions run inline on the epoll threads instead of hopping to the thread pool: PERF-NOTES
 // measured 80 µs of CPU per message instead of 249 for one session. Safe because no handler blocks (the
 // one wait, the spool flush, is on the spool's own thread). Read by the runtime at the first socket, so it

@@ -61,6 +61,13 @@ internal static partial class ServeCommand
         }
     }
 
+    /// <summary>Undoes an inherited SIG_IGN on SIGINT, so PosixSignalRegistration can take it.</summary>
+    public static void TakeInterruptSignal()
+    {
+        const int Sigint = 2;
+        _ = signal(Sigint, 0 /* SIG_DFL */);
+    }
+
     // Every connection is a descriptor: 10,000 idle clients need more than the common soft limit of 1024.
     // Raise the soft limit to the hard one; the hard limit is the administrator's to set.
     private static void RaiseOpenFileLimit()
@@ -79,6 +86,9 @@ internal static partial class ServeCommand
         public ulong Current;
         public ulong Max;
     }
+
+    [LibraryImport("libc")]
+    private static partial nint signal(int signal, nint handler);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int getrlimit(int resource, out RLimit limit);
