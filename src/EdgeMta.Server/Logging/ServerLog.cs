@@ -16,6 +16,7 @@ public enum LogEvent
     Reply = 31,
     SpoolRecovered = 40,
     SpoolTrouble = 41,
+    TransportTrouble = 42,
     Stopping = 50,
 }
 
@@ -118,6 +119,7 @@ public sealed class ServerLog : IDisposable
         LogEvent.Reply => "reply"u8,
         LogEvent.SpoolRecovered => "spool-recovered"u8,
         LogEvent.SpoolTrouble => "spool-trouble"u8,
+        LogEvent.TransportTrouble => "transport-trouble"u8,
         LogEvent.Stopping => "stopping"u8,
         _ => "event"u8,
     };

@@ -1,0 +1,135 @@
+// Contract: one running EdgeMta server, from a ServerOptions to listening sockets and back.
+//
+// Start order matters for RFC 5321 §6.1: the spool is opened and recovered (torn tails cut, damage
+// quarantined) before any socket listens, so no client is ever answered by a server that does not yet
+// know what it already holds. Stop order is the reverse: stop accepting, let sessions in DATA finish up
+// to the deadline (421 4.3.2 to idle ones), then close the spool, which flushes what was committed.
+// What it does not do: parse flags (the host does), or decide any reply (the protocol session does).
+using System.Net;
+using EdgeMta.Protocol;
+using EdgeMta.Server.Logging;
+using EdgeMta.Spool;
+using EdgeMta.Transport;
+using ProtocolVrfy = EdgeMta.Protocol.VrfyMode;
+
+namespace EdgeMta.Server;
+
+public sealed class EdgeMtaServer : IAsyncDisposable
+{
+    // Room for our own Received: header on top of the client's message (RFC 5321 §4.4 trace fields are
+    // a few hundred octets; the protocol caps its header length).
+    private const int TraceHeaderAllowance = 4096;
+
+    private readonly ServerOptions _options;
+    private readonly TransportServer _transport;
+    private readonly Spool.Spool _spool;
+    private readonly ServerLog _log;
+    private int _stopped;
+
+    private EdgeMtaServer(ServerOptions options, TransportServer transport, Spool.Spool spool, ServerLog log, RecoveryReport recovery)
+    {
+        _options = options;
+        _transport = transport;
+        _spool = spool;
+        _log = log;
+        Recovery = recovery;
+    }
+
+    /// <summary>What spool recovery found at start.</summary>
+    public RecoveryReport Recovery { get; }
+
+    /// <summary>The addresses actually bound (port 0 resolved).</summary>
+    public IReadOnlyList<IPEndPoint> BoundEndPoints => _transport.BoundEndPoints;
+
+    public TransportCounters Counters => _transport.Counters;
+
+    /// <summary>Opens and recovers the spool, loads the recipient directory, then listens.</summary>
+    /// <exception cref="IOException">The spool cannot be opened, or an address cannot be bound.</exception>
+    public static EdgeMtaServer Start(ServerOptions options, ServerLog log)
+    {
+        RecipientDirectory directory = LoadDirectory(options);
+        SmtpSessionOptions sessionOptions = SessionOptionsFrom(options);
+        var spool = Spool.Spool.Open(new SpoolOptions
+        {
+            Directory = options.SpoolDirectory,
+            Sync = options.SyncEveryCommit ? SpoolSync.Always : SpoolSync.None,
+            MaxMessageSize = (int)Math.Min(int.MaxValue - TraceHeaderAllowance, options.MaxMessageSize) + TraceHeaderAllowance,
+        }, out RecoveryReport recovery);
+
+        var context = new SmtpServerContext(sessionOptions, directory, spool, log, maxRetainedHandlers: 4096);
+        var transportOptions = new TransportOptions
+        {
+            MaxConnections = options.MaxConnections,
+            MaxConnectionsPerAddress = options.MaxConnectionsPerAddress,
+            ExemptLoopbackFromAddressLimit = true,
+            DefaultIdleTimeout = options.CommandTimeout,
+            Log = new TransportLogAdapter(log),
+        };
+        foreach (IPEndPoint endpoint in options.Listen) transportOptions.EndPoints.Add(endpoint);
+        var transport = new TransportServer(transportOptions, context);
+        try
+        {
+            transport.Start();
+        }
+        catch
+        {
+            spool.Dispose();
+            throw;
+        }
+        return new EdgeMtaServer(options, transport, spool, log, recovery);
+    }
+
+    /// <summary>Graceful stop: no new connections, 421 4.3.2 to idle sessions, DATA finishes up to the deadline.</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
+        _log.Begin(LogEvent.Stopping).Field("open"u8, _transport.Counters.Open).End();
+        await _transport.StopAsync(_options.ShutdownDeadline).ConfigureAwait(false);
+        await _spool.DisposeAsync().ConfigureAwait(false);
+        _log.Flush();
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    internal static SmtpSessionOptions SessionOptionsFrom(ServerOptions o) => new()
+    {
+        HostName = o.HostName,
+        MaxMessageSize = o.MaxMessageSize,
+        MaxRecipients = o.MaxRecipients,
+        CommandTimeout = o.CommandTimeout,
+        DataTimeout = o.DataTimeout,
+        Vrfy = o.Vrfy switch { VrfyMode.Enabled => ProtocolVrfy.Enabled, VrfyMode.Disabled => ProtocolVrfy.Disabled, _ => ProtocolVrfy.Ambiguous },
+        ExpnEnabled = o.ExpnEnabled,
+        LegacySend = o.LegacySend,
+        BareNewlines = o.NormalizeBareNewlines ? Protocol.Data.BareNewlinePolicy.Normalize : Protocol.Data.BareNewlinePolicy.Reject,
+        RefuseMail = o.RefuseMail,
+        // STARTTLS is not wired to a TLS stream yet: a configured certificate is refused at start (see host).
+        TlsAvailable = false,
+        RequireTls = o.RequireTls,
+        GreetDelay = o.GreetDelay,
+    };
+
+    private static RecipientDirectory LoadDirectory(ServerOptions o)
+    {
+        if (o.RecipientsFile is null)
+        {
+            return o.Domains.Count == 0 ? RecipientDirectory.Sink : RecipientDirectory.Parse("", o.Domains);
+        }
+        using var reader = new StreamReader(o.RecipientsFile);
+        return RecipientDirectory.Parse(reader, o.Domains);
+    }
+
+    /// <summary>Logs what recovery found (the host calls it after its `listening on` line, which must come first).</summary>
+    public void LogRecovery()
+    {
+        RecoveryReport r = Recovery;
+        ServerLog log = _log;
+        log.Begin(LogEvent.SpoolRecovered)
+            .Field("segments"u8, r.Segments)
+            .Field("messages"u8, r.Messages)
+            .Field("bytes"u8, r.Bytes)
+            .Field("torn"u8, r.TornTailBytes)
+            .Field("damaged"u8, r.Damaged.Count)
+            .End();
+    }
+}

@@ -1,0 +1,203 @@
+// Contract: one SMTP connection, joining the three parts. The transport gives bytes; the protocol
+// session (EdgeMta.Protocol) decides every reply; the spool (EdgeMta.Spool) keeps the messages. This
+// class only translates between them: it owns no protocol rule and no storage format.
+//
+// The one asynchronous step is the durable commit at the end of a message (RFC 5321 §6.1: 250 only
+// once the message cannot be lost). The session stops with AwaitingCommit; the handler starts the
+// spool's group commit and answers Pause; the spool's flusher thread completes the commit and calls
+// Resume; the transport then calls OnResumed, where the session writes 250 (or 451/452) and the
+// pipelined input that waited is processed. Nothing here blocks: the transport may call it on the
+// socket engine's epoll thread.
+//
+// Lifetime: handlers are pooled. A connection can close while its commit is in flight (the client
+// vanished after the dot); the handler then stays out of the pool until the commit completes, so the
+// flusher's completion never touches a handler that already serves someone else.
+using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using EdgeMta.Protocol;
+using EdgeMta.Server.Logging;
+using EdgeMta.Transport;
+using SpoolCommit = EdgeMta.Spool.CommitResult;
+
+namespace EdgeMta.Server;
+
+internal sealed partial class SmtpConnectionHandler : IConnectionHandler
+{
+    // Commit states. When a connection closes mid-commit, two parties hold the handler: the transport
+    // (which gives it back through the factory after OnClosed) and the commit (whose completion still
+    // writes to it). Whichever lets go last puts it in the pool, once.
+    private const int Idle = 0, Committing = 1, ClosedWhileCommitting = 2, ReleasedWhileCommitting = 3;
+
+    private readonly SmtpServerContext _context;
+    private readonly SmtpSession _session;
+    private readonly Action _onCommitted;
+    private readonly byte[] _clientAddress = new byte[64];
+    private ConnectionInfo _connection;
+    private int _clientAddressLength;
+    private TimeSpan _timeout;
+    private ConfiguredValueTaskAwaitable<SpoolCommit>.ConfiguredValueTaskAwaiter _commit;
+    private int _commitState;
+    private CommitOutcome _outcome;
+    private long _openedAt;
+    private int _messages;
+
+    public SmtpConnectionHandler(SmtpServerContext context)
+    {
+        _context = context;
+        _session = new SmtpSession(context.SessionOptions, context.Directory, TimeProvider.System);
+        _onCommitted = OnCommitted;
+    }
+
+    private ReadOnlySpan<byte> ClientAddress => _clientAddress.AsSpan(0, _clientAddressLength);
+
+    public HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output)
+    {
+        _connection = info;
+        _openedAt = Stopwatch.GetTimestamp();
+        _messages = 0;
+        _clientAddressLength = 0;
+        if (info.RemoteEndPoint?.Address is { } address && address.TryFormat(_clientAddress, out int written))
+        {
+            _clientAddressLength = written;
+        }
+        if (_context.Log.Verbose)
+        {
+            _context.Log.Begin(LogEvent.SessionOpened).Field("conn"u8, info.Id).Field("client"u8, ClientAddress).End();
+        }
+        SessionStatus status = _session.Start(new ClientInfo(ClientAddress), this, output);
+        if (_session.AwaitingGreeting)
+        {
+            // The transport's idle timer doubles as the greet-delay timer: OnTimedOut sends the 220.
+            SetTimeout(_context.SessionOptions.GreetDelay);
+            return HandlerStatus.Continue;
+        }
+        return After(status, output);
+    }
+
+    public HandlerStatus OnReceived(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
+    {
+        SessionStatus status = _session.Process(input, output, out consumed);
+        if (_context.Log.Verbose) LogExchange(input[..consumed]);
+        return After(status, output);
+    }
+
+    public HandlerStatus OnResumed(IBufferWriter<byte> output)
+    {
+        SessionStatus status = _session.CompleteMessage(_outcome, output);
+        return After(status, output);
+    }
+
+    public HandlerStatus OnTimedOut(IBufferWriter<byte> output)
+    {
+        if (_session.AwaitingGreeting)
+        {
+            SessionStatus greeted = _session.OnGreetDelayElapsed(output);
+            return After(greeted, output);
+        }
+        return After(_session.OnTimeout(output), output);
+    }
+
+    public HandlerStatus OnShutdown(IBufferWriter<byte> output) => After(_session.OnShutdown(output), output);
+
+    public void OnClosed()
+    {
+        _context.Log.Begin(LogEvent.SessionClosed)
+            .Field("conn"u8, _connection.Id)
+            .Field("client"u8, ClientAddress)
+            .Field("messages"u8, _messages)
+            .Field("ms"u8, (long)Stopwatch.GetElapsedTime(_openedAt).TotalMilliseconds)
+            .End();
+        AbortOpenMessage();
+        if (Interlocked.CompareExchange(ref _commitState, ClosedWhileCommitting, Committing) == Committing)
+        {
+            return; // OnCommitted finishes the cleanup and gives the handler back.
+        }
+        Recycle();
+    }
+
+    /// <summary>
+    /// The transport is done with this handler. True: put it in the pool now. False: a commit is still in
+    /// flight and its completion will put it there (<see cref="SmtpServerContext.ReturnOrphan"/>).
+    /// </summary>
+    internal bool ReleaseFromTransport() =>
+        Interlocked.CompareExchange(ref _commitState, ReleasedWhileCommitting, ClosedWhileCommitting) != ClosedWhileCommitting;
+
+    private void Recycle()
+    {
+        _session.Reset();
+        _connection = default;
+        _timeout = default;
+    }
+
+    // Maps the session's answer to the transport's, and starts the commit when a message is complete.
+    private HandlerStatus After(SessionStatus status, IBufferWriter<byte> output)
+    {
+        switch (status)
+        {
+            case SessionStatus.Continue:
+                SetTimeout(_session.CurrentTimeout);
+                return HandlerStatus.Continue;
+            case SessionStatus.AwaitingCommit:
+                return StartCommit(output);
+            case SessionStatus.StartTls:
+                // No certificate path reaches here yet: the session only offers STARTTLS when options say
+                // TLS is available, and the server does not set that until the TLS stream is wired.
+                return HandlerStatus.Close;
+            default:
+                return HandlerStatus.Close;
+        }
+    }
+
+    private HandlerStatus StartCommit(IBufferWriter<byte> output)
+    {
+        if (_message is null)
+        {
+            // The session only asks for a commit after a successful Begin; answer 451 rather than trust a bug.
+            return After(_session.CompleteMessage(CommitOutcome.Failed451, output), output);
+        }
+        Volatile.Write(ref _commitState, Committing);
+        _commit = _message.CommitAsync().ConfigureAwait(false).GetAwaiter();
+        if (_commit.IsCompleted)
+        {
+            Volatile.Write(ref _commitState, Idle);
+            _outcome = TakeCommitOutcome();
+            return After(_session.CompleteMessage(_outcome, output), output);
+        }
+        _commit.UnsafeOnCompleted(_onCommitted);
+        return HandlerStatus.Pause;
+    }
+
+    // On the spool's flusher thread: record the outcome and wake the connection; never write here.
+    private void OnCommitted()
+    {
+        _outcome = TakeCommitOutcome();
+        if (Interlocked.CompareExchange(ref _commitState, Idle, Committing) == Committing)
+        {
+            _connection.Resume();
+            return;
+        }
+        // The connection closed while the flush was running: the message is on disk (or not), but nobody
+        // is left to tell. A client that saw no 250 sends it again; a duplicate is allowed, a loss is not.
+        Recycle();
+        if (Interlocked.CompareExchange(ref _commitState, Idle, ClosedWhileCommitting) == ClosedWhileCommitting)
+        {
+            return; // the transport has not let go yet; its Return will pool the handler
+        }
+        Volatile.Write(ref _commitState, Idle);
+        _context.ReturnOrphan(this);
+    }
+
+    private void SetTimeout(TimeSpan timeout)
+    {
+        if (timeout == _timeout) return;
+        _timeout = timeout;
+        _connection.SetIdleTimeout(timeout);
+    }
+
+    private void LogExchange(ReadOnlySpan<byte> consumed)
+    {
+        if (consumed.IsEmpty || _session.State == SmtpState.WritingMail) return;
+        _context.Log.Begin(LogEvent.Command).Field("conn"u8, _connection.Id).Field("in"u8, consumed.TrimEnd("\r\n"u8)).End();
+    }
+}

@@ -1,0 +1,51 @@
+// What every connection of one server shares, built once at start: the protocol's precomputed options
+// and recipient directory, the spool, the log, and the pool of connection handlers. Also the handler
+// factory the transport calls at accept.
+using System.Buffers;
+using EdgeMta.Protocol;
+using EdgeMta.Server.Logging;
+using EdgeMta.Transport;
+using Microsoft.Extensions.ObjectPool;
+
+namespace EdgeMta.Server;
+
+internal sealed class SmtpServerContext : IConnectionHandlerFactory
+{
+    private readonly ObjectPool<SmtpConnectionHandler> _handlers;
+
+    public SmtpServerContext(SmtpSessionOptions sessionOptions, RecipientDirectory directory, Spool.Spool spool, ServerLog log, int maxRetainedHandlers)
+    {
+        SessionOptions = sessionOptions;
+        Directory = directory;
+        Spool = spool;
+        Log = log;
+        // The default pool keeps ProcessorCount * 2 objects (PERF-NOTES): far too few under connection churn.
+        _handlers = new DefaultObjectPool<SmtpConnectionHandler>(new HandlerPolicy(this), maxRetainedHandlers);
+    }
+
+    public SmtpSessionOptions SessionOptions { get; }
+    public RecipientDirectory Directory { get; }
+    public Spool.Spool Spool { get; }
+    public ServerLog Log { get; }
+
+    public IConnectionHandler Create() => _handlers.Get();
+
+    public void Return(IConnectionHandler handler)
+    {
+        var smtp = (SmtpConnectionHandler)handler;
+        if (smtp.ReleaseFromTransport()) _handlers.Return(smtp);
+    }
+
+    /// <summary>A handler whose connection closed during its commit, now done.</summary>
+    public void ReturnOrphan(SmtpConnectionHandler handler) => _handlers.Return(handler);
+
+    public void WriteRejection(ConnectionInfo info, ConnectionRejection reason, IBufferWriter<byte> output) =>
+        output.Write(SessionOptions.Prepared.TooManyConnections);
+
+    private sealed class HandlerPolicy(SmtpServerContext context) : IPooledObjectPolicy<SmtpConnectionHandler>
+    {
+        public SmtpConnectionHandler Create() => new(context);
+
+        public bool Return(SmtpConnectionHandler obj) => true;
+    }
+}

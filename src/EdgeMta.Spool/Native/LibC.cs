@@ -1,0 +1,75 @@
+// The few libc calls the spool needs, as AOT-safe [LibraryImport] stubs (Linux, 64-bit).
+// Why not FileStream/MemoryMappedFile: posix_fallocate is the only way to get a segment that is never
+// sparse (a store into a sparse page on a full disk raises SIGBUS and kills the process), and
+// MemoryMappedViewAccessor.Flush() msyncs the whole view with MS_INVALIDATE where the spool needs
+// msync(MS_SYNC) over the dirty page range only (PERF-NOTES.md).
+using System.Runtime.InteropServices;
+
+namespace EdgeMta.Spool.Native;
+
+internal static unsafe partial class LibC
+{
+    public const int ENOSPC = 28;
+    public const int EDQUOT = 122;
+    public const int EWOULDBLOCK = 11;
+    public const int PROT_READ = 1, PROT_WRITE = 2;
+    public const int MAP_SHARED = 1;
+    public const int MS_SYNC = 4;
+    public const int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0x80000;
+    public const int LOCK_EX = 2, LOCK_NB = 4;
+    public static readonly nint MapFailed = -1;
+
+    [LibraryImport("libc", EntryPoint = "posix_fallocate", SetLastError = false)]
+    public static partial int PosixFallocate(int fd, long offset, long length);   // returns the error number, not -1
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    public static partial nint Mmap(nint addr, nuint length, int prot, int flags, int fd, long offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
+    public static partial int Munmap(nint addr, nuint length);
+
+    [LibraryImport("libc", EntryPoint = "msync", SetLastError = true)]
+    public static partial int Msync(nint addr, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    public static partial int Fdatasync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    public static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    public static partial int Flock(int fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "statvfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Statvfs(string path, out StatVfs buf);
+
+    /// <summary>struct statvfs of glibc/musl on 64-bit Linux: eleven unsigned longs, then spare ints.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct StatVfs
+    {
+        public ulong BlockSize, FragmentSize, Blocks, BlocksFree, BlocksAvailable, Files, FilesFree, FilesAvailable, FsId, Flag, NameMax;
+        public fixed int Spare[6];
+    }
+
+    public static int LastError => Marshal.GetLastPInvokeError();
+
+    /// <summary>fsync a directory so a file created or deleted in it survives a crash (the entry is metadata of the directory).</summary>
+    public static int FsyncDirectory(string path)
+    {
+        int fd = Open(path, O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0) return LastError;
+        int rc = Fsync(fd) == 0 ? 0 : LastError;
+        Close(fd);
+        return rc;
+    }
+
+    /// <summary>Bytes an unprivileged writer may still allocate under <paramref name="path"/>, or -1 when statvfs fails.</summary>
+    public static long AvailableBytes(string path)
+        => Statvfs(path, out var s) == 0 ? (long)(s.BlocksAvailable * s.FragmentSize) : -1;
+}

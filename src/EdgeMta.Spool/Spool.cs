@@ -1,0 +1,243 @@
+// The spool: every accepted message lives here until the next hop takes it (RFC 5321 §6.1: after 250 the
+// server MUST NOT lose it, even if the host crashes).
+// What it does: appends messages to memory-mapped, pre-allocated segment files (Segment.cs), makes them
+// durable with one msync shared by every commit that arrived while the previous flush ran (group commit,
+// Spool.Flusher.cs), and checks or repairs every segment before it serves (SpoolRecovery.cs).
+// What it does not do: it knows nothing of SMTP or sockets. The envelope is fields of bytes; size limits,
+// reply codes and retries are the session's. Reading for delivery is SpoolReader's, offline.
+// How it fails: never with a 5xx meaning. Commits return Full (ENOSPC/EDQUOT: 452 4.3.1) or Failed
+// (any other I/O error: 451 4.3.0). A failed flush fails its whole batch and retires the segment: after a
+// failed fsync the page cache proves nothing, so the spool moves to a fresh segment and keeps serving.
+// Threads: Begin/Append/Commit from any number of sessions; a lock guards only the segment tail (a few
+// stores per reservation); the one flusher thread owns the msync calls.
+using EdgeMta.Spool.Native;
+
+namespace EdgeMta.Spool;
+
+public sealed partial class Spool : IAsyncDisposable, IDisposable
+{
+    private readonly string _directory;
+    private readonly SpoolOptions _options;
+    private readonly Lock _gate = new();
+    private readonly int _lockFd;
+    private Segment? _current;
+    private long _nextSequence;
+    private bool _disposed;
+
+    internal readonly long MaxPayload;
+    internal readonly long SegmentUsable;
+    internal readonly bool SyncAlways;
+    private readonly long _floor;
+    private long _nextRoomCheck;
+    private volatile bool _room = true;
+
+    private readonly SpoolMessage?[] _pool;
+    private int _pooled;
+    private readonly Lock _poolGate = new();
+    private long _idCounter = Random.Shared.Next(1 << 20);
+
+    public string Directory => _directory;
+
+    private Spool(SpoolOptions options, int lockFd, long nextSequence)
+    {
+        _options = options;
+        _directory = Path.GetFullPath(options.Directory);
+        _lockFd = lockFd;
+        _nextSequence = nextSequence;
+        MaxPayload = (long)options.MaxMessageSize + options.MaxEnvelopeSize;
+        SegmentUsable = options.SegmentSize - SpoolFormat.SegmentHeaderSize;
+        SyncAlways = options.Sync == SpoolSync.Always;
+        _floor = options.MinimumFreeBytes >= 0 ? options.MinimumFreeBytes : options.SegmentSize + options.MaxMessageSize;
+        _pool = new SpoolMessage?[Math.Max(1, options.MaxPooledMessages)];
+        if (SyncAlways) StartFlusher();
+    }
+
+    /// <summary>Takes the spool directory for this process, recovers it (every record checked; torn tails cut;
+    /// damaged records quarantined) and opens it for appending. Call before the server listens.</summary>
+    /// <exception cref="IOException">The directory is in use by another process, or cannot be read.</exception>
+    public static Spool Open(SpoolOptions options, out RecoveryReport report)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.SegmentSize, 64L << 10);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.SegmentSize, 1L << 30);
+        string dir = Path.GetFullPath(options.Directory);
+        System.IO.Directory.CreateDirectory(dir);
+        int fd = TakeDirectoryLock(dir);
+        try
+        {
+            report = SpoolRecovery.Run(dir, repair: true);
+            return new Spool(options, fd, report.LastSequence + 1);
+        }
+        catch
+        {
+            LibC.Close(fd);
+            throw;
+        }
+    }
+
+    /// <summary>One writer or drainer per spool: flock on DIR/lock, held for the life of the process.</summary>
+    internal static int TakeDirectoryLock(string dir)
+    {
+        int fd = LibC.Open(Path.Combine(dir, "lock"), LibC.O_RDWR | LibC.O_CLOEXEC | 0x40 /* O_CREAT */, 0x180);
+        if (fd < 0) throw new IOException($"cannot open {dir}/lock: errno {LibC.LastError}");
+        if (LibC.Flock(fd, LibC.LOCK_EX | LibC.LOCK_NB) != 0)
+        {
+            int err = LibC.LastError;
+            LibC.Close(fd);
+            throw new IOException(err == LibC.EWOULDBLOCK ? $"spool {dir} is in use by another process" : $"cannot lock {dir}: errno {err}");
+        }
+        return fd;
+    }
+
+    /// <summary>Cheap gate for MAIL (452 4.3.1 when false): free space on the spool's filesystem is above the
+    /// floor. statvfs runs at most once per FreeSpaceCheckIntervalMs.</summary>
+    public bool HasRoomForNewMessage
+    {
+        get
+        {
+            long now = Environment.TickCount64;
+            if (now >= Volatile.Read(ref _nextRoomCheck))
+            {
+                Volatile.Write(ref _nextRoomCheck, now + _options.FreeSpaceCheckIntervalMs);
+                long available = LibC.AvailableBytes(_directory);
+                _room = available < 0 || available >= _floor;
+            }
+            return _room;
+        }
+    }
+
+    internal void RecheckRoomSoon() => Volatile.Write(ref _nextRoomCheck, 0);
+
+    /// <summary>Starts a message. The envelope fields are copied at once; add recipients with
+    /// <see cref="SpoolMessage.AddRecipient"/>, then stream the data with Append.</summary>
+    public SpoolMessage Begin(ReadOnlySpan<byte> clientAddress, ReadOnlySpan<byte> heloName, ReadOnlySpan<byte> reversePath, ReadOnlySpan<byte> mailParameters)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        SpoolMessage m = Rent();
+        m.Start(NextQueueId(m), clientAddress, heloName, reversePath, mailParameters);
+        return m;
+    }
+
+    private SpoolMessage Rent()
+    {
+        lock (_poolGate)
+        {
+            if (_pooled > 0)
+            {
+                var m = _pool[--_pooled]!;
+                _pool[_pooled] = null;
+                return m;
+            }
+        }
+        return new SpoolMessage(this, _options.FirstBufferSize);
+    }
+
+    internal void Return(SpoolMessage m)
+    {
+        lock (_poolGate)
+        {
+            if (_pooled < _pool.Length) _pool[_pooled++] = m;
+        }
+    }
+
+    /// <summary>Reserves a region of <paramref name="length"/> bytes (a multiple of 64) at a segment tail and
+    /// writes its slot 0. The caller owns one reference to the segment. Returns 0 or an errno.</summary>
+    internal int Reserve(long length, out Segment? segment, out long offset)
+    {
+        segment = null;
+        offset = 0;
+        int err;
+        if (length > SegmentUsable)
+        {
+            // A message bigger than a segment gets a segment of its own, sized to fit. Created outside the
+            // lock: it shares nothing with the other writers but the sequence number.
+            if (_disposed) return 5; // EIO: the spool is closing
+            long size = (SpoolFormat.SegmentHeaderSize + length + 4095) & ~4095L;
+            err = CreateSegment(size, out var own);
+            if (err != 0) return err;
+            offset = SpoolFormat.SegmentHeaderSize;
+            own!.Tail = offset + length;
+            own.WriteReservation(offset, (uint)length);
+            segment = own;   // the creation reference is the region's
+            return 0;
+        }
+        lock (_gate)
+        {
+            if (_disposed) return 5; // EIO: the spool is closing
+            var s = _current;
+            if (s is null || s.Retired || s.Tail + length > s.Length)
+            {
+                err = CreateSegment(_options.SegmentSize, out var fresh);
+                if (err != 0) return err;
+                s?.Release();
+                _current = s = fresh!;
+            }
+            offset = s.Tail;
+            s.Tail += length;
+            s.WriteReservation(offset, (uint)length);
+            s.AddRef();
+            segment = s;
+            return 0;
+        }
+    }
+
+    /// <summary>Tests only: an errno to fail segment creation or a flush with, where no real fault is at hand.</summary>
+    internal Func<int>? InjectCreateError, InjectFlushError;
+
+    private int CreateSegment(long size, out Segment? segment)
+    {
+        segment = null;
+        int injected = InjectCreateError?.Invoke() ?? 0;
+        if (injected != 0) return injected;
+        return Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, size, out segment);
+    }
+
+    /// <summary>Gives back the unused end of a region that is still the segment's last one.</summary>
+    internal void TryShrink(Segment segment, long offset, long length, long newLength)
+    {
+        if (newLength >= length) return;
+        lock (_gate)
+        {
+            if (segment.Tail != offset + length) return;
+            segment.ShrinkReservation(offset, (uint)newLength);
+            segment.Tail = offset + newLength;
+        }
+    }
+
+    // Queue id: 10 base32 digits of the Begin time in ms, 6 of a per-process counter that starts at random.
+    // Unique across restarts unless the clock runs back and the counter lands on the same value.
+    private static ReadOnlySpan<byte> Base32 => "0123456789ABCDEFGHJKMNPQRSTVWXYZ"u8;
+
+    private long NextQueueId(SpoolMessage m)
+    {
+        long ms = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        long counter = Interlocked.Increment(ref _idCounter);
+        Span<byte> id = m.IdBuffer;
+        ulong t = (ulong)ms;
+        for (int i = 9; i >= 0; i--) { id[i] = Base32[(int)(t & 31)]; t >>= 5; }
+        ulong c = (ulong)counter;
+        for (int i = 15; i >= 10; i--) { id[i] = Base32[(int)(c & 31)]; c >>= 5; }
+        return ms;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Task.Run(Dispose).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops taking messages, lets the flusher finish every commit already queued, unmaps and unlocks.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+        }
+        StopFlusher();
+        lock (_gate)
+        {
+            _current?.Release();
+            _current = null;
+        }
+        LibC.Close(_lockFd);
+    }
+}

@@ -1,0 +1,248 @@
+// One message being received: envelope, then DATA octets as they arrive, then commit or abort.
+// Where the bytes go: the first FirstBufferSize octets (envelope included) gather in a pooled buffer, so a
+// typical message is copied into the segment once at commit, exactly sized and packed beside the others
+// (dense pages make the shared msync cheap). A message that outgrows the buffer reserves a mapped region
+// at a segment tail and streams into it; one that outgrows that region moves to one twice as big (or to a
+// segment of its own). Nothing is held whole in memory.
+// What a reader sees: nothing until the commit word of slot 1 is stored; an abandoned or moved region keeps
+// a zero commit word, which every reader skips (FORMAT.md).
+// Lifetime: pooled. The message returns to the pool when Abort() is called or when the result of
+// CommitAsync() has been taken (await). Copy QueueId before awaiting the commit if it is needed after.
+using System.Buffers.Binary;
+using System.Threading.Tasks.Sources;
+using EdgeMta.Spool.Native;
+
+namespace EdgeMta.Spool;
+
+public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThreadPoolWorkItem
+{
+    private enum Phase : byte { Idle, Buffering, Streaming, Flushing, Full, Failed }
+
+    private readonly Spool _spool;
+    private readonly byte[] _first;
+    private readonly byte[] _id = new byte[SpoolFormat.QueueIdSize];
+    private Phase _phase;
+    private bool _envelopeOpen;
+    private long _length;
+    private uint _crc;
+    private long _envelopeLength;
+    private long _arrivalMs;
+    private Segment? _segment;
+    private long _offset;
+    private long _regionLength;
+    private ManualResetValueTaskSourceCore<CommitResult> _core;
+
+    internal SpoolMessage(Spool spool, int firstBufferSize)
+    {
+        _spool = spool;
+        _first = GC.AllocateUninitializedArray<byte>(Math.Max(256, firstBufferSize), pinned: true);
+        // The flusher hands each completion to the thread pool as this object itself (IThreadPoolWorkItem:
+        // no allocation), and the continuation then runs inline there, never on the flusher thread.
+        _core.RunContinuationsAsynchronously = false;
+    }
+
+    /// <summary>Short, unique, ASCII alphanumeric; valid until the message goes back to the pool.</summary>
+    public ReadOnlySpan<byte> QueueId => _id;
+    internal Span<byte> IdBuffer => _id;
+
+    /// <summary>Data octets appended so far (the envelope excluded).</summary>
+    public long Size => _envelopeOpen ? 0 : _length - _envelopeLength;
+
+    internal void Start(long arrivalMs, ReadOnlySpan<byte> client, ReadOnlySpan<byte> helo, ReadOnlySpan<byte> reverse, ReadOnlySpan<byte> mail)
+    {
+        _phase = Phase.Buffering;
+        _envelopeOpen = true;
+        _length = 0;
+        _crc = 0;
+        _envelopeLength = 0;
+        _arrivalMs = arrivalMs;
+        WriteField(client);
+        WriteField(helo);
+        WriteField(reverse);
+        WriteField(mail);
+    }
+
+    /// <summary>Adds one accepted recipient (RFC 5321 §4.1.1.3). Only before the first Append.</summary>
+    public void AddRecipient(ReadOnlySpan<byte> forwardPath, ReadOnlySpan<byte> parameters)
+    {
+        if (!_envelopeOpen) throw new InvalidOperationException("recipients come before the message data");
+        WriteField(forwardPath);
+        WriteField(parameters);
+    }
+
+    /// <summary>Appends message octets exactly as accepted (after dot-unstuffing). After a storage failure
+    /// the octets are dropped and the failure is reported by CommitAsync.</summary>
+    public void Append(ReadOnlySpan<byte> octets)
+    {
+        CloseEnvelope();
+        Write(octets);
+    }
+
+    private void CloseEnvelope()
+    {
+        if (!_envelopeOpen) return;
+        _envelopeOpen = false;
+        _envelopeLength = _length;
+    }
+
+    private void WriteField(ReadOnlySpan<byte> field)
+    {
+        Span<byte> n = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(n, (uint)field.Length);
+        Write(n);
+        Write(field);
+    }
+
+    private void Write(ReadOnlySpan<byte> data)
+    {
+        if (_phase is not (Phase.Buffering or Phase.Streaming) || data.IsEmpty) return;
+        long end = _length + data.Length;
+        if (end > _spool.MaxPayload) { Fail(Phase.Failed); return; }   // the session's size cap should have stopped it
+        if (_phase == Phase.Buffering)
+        {
+            if (end <= _first.Length)
+            {
+                data.CopyTo(_first.AsSpan((int)_length));
+                _crc = Crc32C.Append(_crc, data);
+                _length = end;
+                return;
+            }
+            if (!MoveToRegion(end)) return;
+        }
+        else if (SpoolFormat.RecordHeaderSize + end > _regionLength && !MoveToRegion(end))
+        {
+            return;
+        }
+        data.CopyTo(_segment!.Span(_offset + SpoolFormat.RecordHeaderSize + _length, data.Length));
+        _crc = Crc32C.Append(_crc, data);
+        _length = end;
+    }
+
+    private bool MoveToRegion(long payload)
+    {
+        long need = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + payload);
+        long grow = _phase == Phase.Buffering ? SpoolFormat.RecordHeaderSize + 4L * _first.Length : 2 * _regionLength;
+        long cap = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _spool.MaxPayload);
+        long size = Math.Max(need, Math.Min(SpoolFormat.AlignUp(grow), cap));
+        int err = _spool.Reserve(size, out var segment, out long offset);
+        if (err != 0)
+        {
+            Fail(err is LibC.ENOSPC or LibC.EDQUOT ? Phase.Full : Phase.Failed);
+            return false;
+        }
+        var to = segment!.Span(offset + SpoolFormat.RecordHeaderSize, (int)_length);
+        if (_phase == Phase.Buffering) _first.AsSpan(0, (int)_length).CopyTo(to);
+        else _segment!.Span(_offset + SpoolFormat.RecordHeaderSize, (int)_length).CopyTo(to);
+        _segment?.Release();   // the old region keeps a zero commit word: never a record
+        _segment = segment;
+        _offset = offset;
+        _regionLength = size;
+        _phase = Phase.Streaming;
+        return true;
+    }
+
+    private void Fail(Phase phase)
+    {
+        if (phase == Phase.Full) _spool.RecheckRoomSoon();
+        _segment?.Release();
+        _segment = null;
+        _phase = phase;
+    }
+
+    /// <summary>Makes the message durable. Committed means the caller may answer 250; the result is shared by
+    /// every commit of the same flush. Completes without allocating; await it exactly once.</summary>
+    public ValueTask<CommitResult> CommitAsync()
+    {
+        CloseEnvelope();
+        if (_phase == Phase.Buffering)
+        {
+            long size = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
+            int err = _spool.Reserve(size, out var segment, out long offset);
+            if (err != 0) Fail(err is LibC.ENOSPC or LibC.EDQUOT ? Phase.Full : Phase.Failed);
+            else
+            {
+                _first.AsSpan(0, (int)_length).CopyTo(segment!.Span(offset + SpoolFormat.RecordHeaderSize, (int)_length));
+                _segment = segment;
+                _offset = offset;
+                _regionLength = size;
+                _phase = Phase.Streaming;
+            }
+        }
+        else if (_phase == Phase.Streaming)
+        {
+            long used = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
+            _spool.TryShrink(_segment!, _offset, _regionLength, used);
+        }
+        if (_phase == Phase.Streaming && _segment!.Retired) Fail(Phase.Failed);
+        if (_phase != Phase.Streaming) return Finish(_phase == Phase.Full ? CommitResult.Full : CommitResult.Failed);
+
+        var seg = _segment!;
+        var slot1 = seg.Span(_offset + SpoolFormat.SlotSize, SpoolFormat.SlotSize);
+        SpoolFormat.WriteSlot1Fields(slot1, (uint)_length, (uint)_envelopeLength, _crc, _arrivalMs, _id);
+        Interlocked.Increment(ref seg.Committed);
+        ulong word = SpoolFormat.CommitWord(slot1, RecordState.Committed, seg.Salt, _offset);
+        Volatile.Write(ref *(ulong*)(seg.Base + _offset + SpoolFormat.SlotSize), word);   // the commit point, stored last
+
+        if (!_spool.SyncAlways) return Finish(CommitResult.Committed);
+        _phase = Phase.Flushing;
+        short version = _core.Version;
+        _spool.EnqueueFlush(this);
+        return new ValueTask<CommitResult>(this, version);
+    }
+
+    private ValueTask<CommitResult> Finish(CommitResult result)
+    {
+        _segment?.Release();
+        _segment = null;
+        Recycle();
+        return new ValueTask<CommitResult>(result);
+    }
+
+    /// <summary>Gives the message up (client gone, too big, refused): it leaves no record a reader will see.</summary>
+    public void Abort()
+    {
+        if (_phase is Phase.Idle or Phase.Flushing) return;
+        _segment?.Release();
+        _segment = null;
+        Recycle();
+    }
+
+    // Flusher side.
+    internal Segment FlushSegment => _segment!;
+    internal long FlushStart => _offset;
+    internal long FlushEnd => _offset + SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
+
+    private CommitResult _flushResult;
+
+    internal void Uncommit()
+        => Volatile.Write(ref *(ulong*)(_segment!.Base + _offset + SpoolFormat.SlotSize), 0UL);
+
+    internal void CompleteFlush(CommitResult result)
+    {
+        _segment!.Release();
+        _segment = null;
+        _flushResult = result;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    void IThreadPoolWorkItem.Execute() => _core.SetResult(_flushResult);
+
+    private void Recycle()
+    {
+        _phase = Phase.Idle;
+        _core.Reset();
+        _spool.Return(this);
+    }
+
+    CommitResult IValueTaskSource<CommitResult>.GetResult(short token)
+    {
+        CommitResult r = _core.GetResult(token);
+        Recycle();
+        return r;
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<CommitResult>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<CommitResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _core.OnCompleted(continuation, state, token, flags);
+}

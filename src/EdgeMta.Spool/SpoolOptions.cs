@@ -1,0 +1,41 @@
+// Configuration, read once at Spool.Open into values the hot path only reads.
+namespace EdgeMta.Spool;
+
+public enum SpoolSync
+{
+    /// <summary>Every commit is on disk before it is reported (RFC 5321 §6.1); concurrent commits share one flush.</summary>
+    Always,
+    /// <summary>No flush at all. For benchmarks only: a crash loses accepted mail.</summary>
+    None,
+}
+
+public enum CommitResult
+{
+    /// <summary>On disk: the session may answer 250.</summary>
+    Committed,
+    /// <summary>An I/O error: answer 451 4.3.0 (RFC 3463 §3.4), never 5xx.</summary>
+    Failed,
+    /// <summary>Out of space: answer 452 4.3.1 (RFC 3463 §3.4, RFC 5321 §4.2.5).</summary>
+    Full,
+}
+
+public sealed class SpoolOptions
+{
+    public required string Directory { get; init; }
+    public SpoolSync Sync { get; init; } = SpoolSync.Always;
+    /// <summary>Size of a segment file; a region bigger than a segment gets a segment of its own.</summary>
+    public long SegmentSize { get; init; } = 64L << 20;
+    /// <summary>The largest message (data octets) the spool must hold; 25 MiB as in PROTOCOL.md.</summary>
+    public int MaxMessageSize { get; init; } = 26_214_400;
+    /// <summary>Room for the envelope on top of the message (1000 recipients of 256 octets fit easily).</summary>
+    public int MaxEnvelopeSize { get; init; } = 1 << 20;
+    /// <summary>Each open message gathers its first octets here; a message that fits is copied into the
+    /// segment once, packed next to its neighbours, at commit. Bigger ones stream into a mapped region.</summary>
+    public int FirstBufferSize { get; init; } = 32 << 10;
+    /// <summary>Below this many free bytes on the spool's filesystem, HasRoomForNewMessage is false (MAIL gets 452 4.3.1).
+    /// Default: one segment plus one maximum message.</summary>
+    public long MinimumFreeBytes { get; init; } = -1;
+    /// <summary>statvfs is called at most once per interval.</summary>
+    public int FreeSpaceCheckIntervalMs { get; init; } = 1000;
+    public int MaxPooledMessages { get; init; } = 256;
+}

@@ -1,0 +1,182 @@
+// Receive, send and close on the socket, with SocketAsyncEventArgs. Each Post* either leaves the
+// operation pending (its completion posts a signal) or handles the synchronous result at once and
+// returns to the drive loop.
+using System.Net.Sockets;
+
+namespace EdgeMta.Transport;
+
+internal sealed partial class Connection
+{
+    private void PostReceive()
+    {
+        if (_draining)
+        {
+            ReturnInput(); // after our FIN the peer's bytes are read only to be dropped
+        }
+        // Zero-byte receive while nothing is kept: wait for readiness without holding a buffer.
+        bool real = _dataReady || _inputEnd > _inputStart;
+        if (real)
+        {
+            if (!EnsureInputSpace())
+            {
+                Interlocked.Increment(ref _server.Counters._inputOverflows);
+                Close();
+                return;
+            }
+            _receiveArgs.SetBuffer(_input, _inputEnd, _input!.Length - _inputEnd);
+        }
+        else
+        {
+            _receiveArgs.SetBuffer(Memory<byte>.Empty);
+        }
+        _receiveZeroByte = !real;
+        _dataReady = false;
+        _receivePending = true;
+        bool pending;
+        try
+        {
+            pending = _socket!.ReceiveAsync(_receiveArgs);
+        }
+        catch (Exception exception) when (exception is ObjectDisposedException or SocketException or InvalidOperationException)
+        {
+            _receivePending = false;
+            Close();
+            return;
+        }
+        if (!pending)
+        {
+            _receivePending = false;
+            OnReceiveResult();
+        }
+    }
+
+    private void OnReceiveResult()
+    {
+        if (_receiveArgs.SocketError != SocketError.Success)
+        {
+            Close(); // reset, or our own close
+            return;
+        }
+        if (_receiveZeroByte)
+        {
+            _dataReady = true; // data, or the FIN: the real receive tells which
+            return;
+        }
+        int received = _receiveArgs.BytesTransferred;
+        if (received == 0)
+        {
+            Close(); // the peer's FIN: after ours that ends the drain; before it the client has gone
+            return;
+        }
+        _inputEnd += received;
+        _inputOffered = false;
+    }
+
+    /// <summary>Makes room after the kept bytes: take a buffer, move kept bytes to the front, or grow up to MaxInputBytes.</summary>
+    private bool EnsureInputSpace()
+    {
+        if (_input is null)
+        {
+            _input = _server.Buffers.Rent(_server.ReceiveBufferSize)!;
+            _inputStart = _inputEnd = 0;
+            return true;
+        }
+        int kept = _inputEnd - _inputStart;
+        if (_inputStart > 0)
+        {
+            // Kept bytes are a partial line: short, so moving them is cheaper than a smaller read.
+            Buffer.BlockCopy(_input, _inputStart, _input, 0, kept);
+            _inputStart = 0;
+            _inputEnd = kept;
+        }
+        if (_inputEnd < _input.Length)
+        {
+            return true;
+        }
+        if (_input.Length >= _server.MaxInputBytes)
+        {
+            return false; // the handler keeps consuming nothing: stop before this grows without bound
+        }
+        byte[] larger = _server.Buffers.Rent(_input.Length * 2)!;
+        Buffer.BlockCopy(_input, 0, larger, 0, kept);
+        _server.Buffers.Return(_input);
+        _input = larger;
+        return true;
+    }
+
+    private void ReturnInput()
+    {
+        if (_input is not null)
+        {
+            _server.Buffers.Return(_input);
+            _input = null;
+        }
+        _inputStart = _inputEnd = 0;
+    }
+
+    private void PostSend()
+    {
+        _sendArgs.SetBuffer(_sending, _sendOffset, _sendEnd - _sendOffset);
+        _sendPending = true;
+        Volatile.Write(ref _deadline, Environment.TickCount64 + _server.SendTimeoutMs);
+        bool pending;
+        try
+        {
+            pending = _socket!.SendAsync(_sendArgs);
+        }
+        catch (Exception exception) when (exception is ObjectDisposedException or SocketException or InvalidOperationException)
+        {
+            _sendPending = false;
+            Close();
+            return;
+        }
+        if (!pending)
+        {
+            _sendPending = false;
+            OnSendResult();
+        }
+    }
+
+    private void OnSendResult()
+    {
+        if (_sendArgs.SocketError != SocketError.Success)
+        {
+            Close();
+            return;
+        }
+        _sendOffset += _sendArgs.BytesTransferred;
+        if (_sendOffset >= _sendEnd && _sending is not null)
+        {
+            _server.Buffers.Return(_sending);
+            _sending = null;
+        }
+    }
+
+    /// <summary>Our FIN after the last reply, then read until the peer's FIN (bounded by LingerTimeout),
+    /// so the reply is not destroyed by an RST that closing with unread input would send.</summary>
+    private void BeginDrain()
+    {
+        _draining = true;
+        _lingerDeadline = Environment.TickCount64 + _server.LingerTimeoutMs;
+        try
+        {
+            _socket!.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception exception) when (exception is ObjectDisposedException or SocketException)
+        {
+            Close();
+        }
+    }
+
+    /// <summary>Closes the socket now. Pending operations complete with OperationAborted and post their signals.</summary>
+    private void Close()
+    {
+        if (_closed)
+        {
+            return;
+        }
+        _closed = true;
+        _output.Reset();
+        _socket?.Dispose();
+    }
+}

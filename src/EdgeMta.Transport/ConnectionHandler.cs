@@ -1,0 +1,133 @@
+// The one seam between the transport and whatever protocol runs on top of it.
+//
+// What it is: a handler is given the bytes received so far and answers how many it consumed; the
+// transport keeps the rest and offers them again with more (the Garnet IMessageConsumer shape). Replies
+// are written to an IBufferWriter<byte>; everything written during one pass over the received bytes (a
+// pipelined batch, RFC 2920) leaves in ONE send.
+//
+// What it is not: the transport knows nothing of lines, commands or SMTP. It never parses, never
+// answers on its own (except through the factory's rejection reply) and never interprets a timeout:
+// it only tells the handler that one happened.
+//
+// Threading contract: calls on one handler never overlap and are never re-entered; they may come from
+// any thread, including the socket engine's epoll thread when DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1
+// is set, so a handler must never block (no fsync, no Wait()): answer Pause and call Resume() later.
+// An exception thrown by a handler closes that connection (abortively) and is reported through
+// ITransportLog; it never reaches the socket engine.
+using System.Buffers;
+using System.Net;
+
+namespace EdgeMta.Transport;
+
+/// <summary>What the handler wants after a callback.</summary>
+public enum HandlerStatus
+{
+    /// <summary>Send what was written and keep reading.</summary>
+    Continue,
+
+    /// <summary>
+    /// Send what was written, then neither read, process input nor time out until
+    /// <see cref="ConnectionInfo.Resume"/> is called (from any thread, even before the callback returned).
+    /// The next callback is then <see cref="IConnectionHandler.OnResumed"/>.
+    /// </summary>
+    Pause,
+
+    /// <summary>Send what was written, then close gracefully (FIN, then wait briefly for the peer's FIN).</summary>
+    Close,
+}
+
+/// <summary>Why the transport turned a connection away at accept.</summary>
+public enum ConnectionRejection
+{
+    /// <summary>The server holds its global maximum of connections.</summary>
+    TooManyConnections,
+
+    /// <summary>The remote address holds its maximum of connections.</summary>
+    TooManyFromAddress,
+}
+
+/// <summary>One connection's protocol state. Created (or taken from a pool) by an <see cref="IConnectionHandlerFactory"/>.</summary>
+public interface IConnectionHandler
+{
+    /// <summary>The connection is open: write the greeting (or nothing, to wait for a timeout first).</summary>
+    HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output);
+
+    /// <summary>
+    /// Bytes arrived. <paramref name="input"/> starts with what was left unconsumed last time.
+    /// Set <paramref name="consumed"/> to the bytes fully handled (0..input.Length); the rest is kept and
+    /// offered again with more. While the handler consumes something and answers Continue, the remaining
+    /// bytes are offered again at once, within the same pass (and the same send).
+    /// </summary>
+    HandlerStatus OnReceived(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed);
+
+    /// <summary>Called once after the handler answered Pause and then <see cref="ConnectionInfo.Resume"/> was called.
+    /// Input kept while paused is offered through OnReceived right after, if this answers Continue.</summary>
+    HandlerStatus OnResumed(IBufferWriter<byte> output);
+
+    /// <summary>Nothing arrived for the handler's current idle timeout (<see cref="ConnectionInfo.SetIdleTimeout"/>).
+    /// Never called while paused or while a send is pending. Continue re-arms the timeout.</summary>
+    HandlerStatus OnTimedOut(IBufferWriter<byte> output);
+
+    /// <summary>The server is stopping. Called at most once, between other callbacks, never while paused.
+    /// Answer Close when the session may go now, Continue to finish what it is doing first (and answer
+    /// Close later); the transport closes whatever is left when the stop deadline passes.</summary>
+    HandlerStatus OnShutdown(IBufferWriter<byte> output);
+
+    /// <summary>Always called exactly once, last, after the socket is closed. Release resources here.</summary>
+    void OnClosed();
+}
+
+/// <summary>Makes handlers and answers for connections turned away.</summary>
+public interface IConnectionHandlerFactory
+{
+    /// <summary>A handler for a new connection (new or from the factory's own pool).</summary>
+    IConnectionHandler Create();
+
+    /// <summary>Gives back a handler after its <see cref="IConnectionHandler.OnClosed"/>.</summary>
+    void Return(IConnectionHandler handler);
+
+    /// <summary>Writes the reply for a connection over a limit (e.g. "421 4.7.0 ..."); the transport
+    /// sends it and closes. Must not block.</summary>
+    void WriteRejection(ConnectionInfo info, ConnectionRejection reason, IBufferWriter<byte> output);
+}
+
+/// <summary>
+/// The handler's view of its connection: who is on the other end, and the two controls it has
+/// (Resume, idle timeout). A small copyable value; it carries the connection's generation, so a
+/// Resume() that arrives after the connection closed (and its pooled object was reused) is ignored.
+/// </summary>
+public readonly struct ConnectionInfo
+{
+    private readonly Connection? _connection;
+    private readonly int _generation;
+
+    internal ConnectionInfo(Connection connection, int generation, long id, IPEndPoint? remote, IPEndPoint? local)
+    {
+        _connection = connection;
+        _generation = generation;
+        Id = id;
+        RemoteEndPoint = remote;
+        LocalEndPoint = local;
+    }
+
+    /// <summary>A number unique within this server's lifetime, for logs and queue ids.</summary>
+    public long Id { get; }
+
+    /// <summary>The client's address and port.</summary>
+    public IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>The address and port the client connected to.</summary>
+    public IPEndPoint? LocalEndPoint { get; }
+
+    /// <summary>
+    /// Ends a Pause: the transport will call OnResumed. Safe from any thread, and before the callback
+    /// that answered Pause has returned. Returns false if this connection has already closed.
+    /// </summary>
+    public bool Resume() => _connection is not null && _connection.RequestResume(_generation);
+
+    /// <summary>
+    /// The idle timeout from the next wait for input on (RFC 5321 §4.5.3.2: 5 minutes for commands,
+    /// 10 minutes inside DATA). Resolution is one second. Call it from within a callback.
+    /// </summary>
+    public void SetIdleTimeout(TimeSpan timeout) => _connection?.SetIdleTimeout(_generation, timeout);
+}

@@ -1,0 +1,60 @@
+// Settings read once, when the server is built; the hot path only reads the precomputed fields.
+using System.Net;
+
+namespace EdgeMta.Transport;
+
+/// <summary>How the transport listens, what it holds per connection, and when it gives up on one.</summary>
+public sealed class TransportOptions
+{
+    /// <summary>Where to listen (IPv4 and IPv6; port 0 picks a free port, see <see cref="TransportServer.BoundEndPoints"/>).</summary>
+    public IList<IPEndPoint> EndPoints { get; } = new List<IPEndPoint>();
+
+    /// <summary>listen(2) backlog.</summary>
+    public int Backlog { get; set; } = 512;
+
+    /// <summary>Connections admitted at once; one more is answered by the factory's rejection and closed. 0: no limit.</summary>
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>Connections admitted at once from one remote address. 0: no limit.</summary>
+    public int MaxConnectionsPerAddress { get; set; }
+
+    /// <summary>Loopback clients are not held to <see cref="MaxConnectionsPerAddress"/> (as Postfix exempts
+    /// $mynetworks): the local relay and load tests on the node itself open many connections from one address.</summary>
+    public bool ExemptLoopbackFromAddressLimit { get; set; }
+
+    /// <summary>Size of the buffer taken when data is ready to read (a power of two, at least 1 KiB).
+    /// 16 KiB: loopback TCP reaches full speed at 16 KiB transfers (PERF-NOTES).</summary>
+    public int ReceiveBufferSize { get; set; } = 16 * 1024;
+
+    /// <summary>Most unconsumed input kept for a handler; a handler that lets more pile up is closed.
+    /// The protocol caps its own lines far below this (512 octets); this only stops a runaway.</summary>
+    public int MaxInputBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Most output one pass may write; writing more faults the handler (replies are small).</summary>
+    public int MaxOutputBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Pinned buffers of each size kept for reuse (buffers beyond this are left to the GC).</summary>
+    public int MaxRetainedBuffersPerSize { get; set; } = 1024;
+
+    /// <summary>Connection objects (with their two SocketAsyncEventArgs) kept for reuse. The ObjectPool
+    /// default would be ProcessorCount * 2, far too few under churn.</summary>
+    public int MaxRetainedConnections { get; set; } = 1024;
+
+    /// <summary>Idle timeout until the handler sets its own (RFC 5321 §4.5.3.2 command timeout: 5 minutes).</summary>
+    public TimeSpan DefaultIdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>A send that makes no progress for this long closes the connection (a client that stopped reading).</summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>After our FIN, how long to wait for the peer's FIN before closing anyway.</summary>
+    public TimeSpan LingerTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often deadlines are checked (the timeout resolution).</summary>
+    public TimeSpan TimerPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>First pause after accept fails for lack of descriptors or memory; doubles up to 1 s.</summary>
+    public TimeSpan AcceptBackoff { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Where the transport reports what it cannot return to anyone (faults, accept trouble).</summary>
+    public ITransportLog Log { get; set; } = NullTransportLog.Instance;
+}

@@ -1,0 +1,228 @@
+// The transport's public face: listen, admit connections under the limits, stop gracefully.
+//
+// Contract: Start binds every endpoint (or none: a failed bind closes those already bound and throws);
+// BoundEndPoints then says where it listens, ports resolved (port 0). Each accepted socket is counted
+// against MaxConnections and MaxConnectionsPerAddress at accept; one over a limit is still given a
+// connection object so the factory's refusal (421 4.7.0 in SMTP) is sent and the socket closed
+// gracefully, without a handler. StopAsync stops accepting, asks every handler to finish (OnShutdown),
+// waits for them up to the deadline and then closes the rest. Nothing here throws at a client's
+// behaviour; only Start throws (a bind that fails).
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.ObjectPool;
+
+namespace EdgeMta.Transport;
+
+/// <summary>Listens on a set of endpoints and runs one <see cref="IConnectionHandler"/> per connection.</summary>
+public sealed class TransportServer : IAsyncDisposable
+{
+    private readonly TransportOptions _options;
+    private readonly ObjectPool<Connection> _connections;
+    private readonly Dictionary<IPAddress, int> _perAddress = new();
+    private readonly List<Listener> _listeners = new();
+    private readonly IPEndPoint[] _bound;
+    private long _nextId;
+    private Task? _stopping;
+
+    /// <summary>Builds the server; nothing is bound until <see cref="Start"/>.</summary>
+    public TransportServer(TransportOptions options, IConnectionHandlerFactory factory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(factory);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.ReceiveBufferSize, 1024);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxInputBytes, options.ReceiveBufferSize);
+        _options = options;
+        Factory = factory;
+        Log = options.Log;
+        ReceiveBufferSize = options.ReceiveBufferSize;
+        MaxInputBytes = options.MaxInputBytes;
+        MaxOutputBytes = options.MaxOutputBytes;
+        DefaultIdleTimeoutMs = ToMilliseconds(options.DefaultIdleTimeout);
+        SendTimeoutMs = ToMilliseconds(options.SendTimeout);
+        LingerTimeoutMs = ToMilliseconds(options.LingerTimeout);
+        Buffers = new PinnedBufferPool(4096, Math.Max(options.MaxInputBytes, options.MaxOutputBytes), options.MaxRetainedBuffersPerSize);
+        _connections = new DefaultObjectPool<Connection>(new ConnectionPolicy(this), options.MaxRetainedConnections);
+        Table = new ConnectionTable(options.TimerPeriod, options.Log);
+        _bound = new IPEndPoint[options.EndPoints.Count];
+    }
+
+    /// <summary>Where the server listens, in the order of <see cref="TransportOptions.EndPoints"/>, ports resolved.</summary>
+    public IReadOnlyList<IPEndPoint> BoundEndPoints => _bound;
+
+    /// <summary>Connection counts for the host.</summary>
+    public TransportCounters Counters { get; } = new();
+
+    /// <summary>The pinned buffers behind every receive and send (Outstanding: how many are held now).</summary>
+    public PinnedBufferPool Buffers { get; }
+
+    internal IConnectionHandlerFactory Factory { get; }
+    internal ITransportLog Log { get; }
+    internal ConnectionTable Table { get; }
+    internal int ReceiveBufferSize { get; }
+    internal int MaxInputBytes { get; }
+    internal int MaxOutputBytes { get; }
+    internal int DefaultIdleTimeoutMs { get; }
+    internal int SendTimeoutMs { get; }
+    internal int LingerTimeoutMs { get; }
+
+    /// <summary>Binds and listens on every endpoint, then starts accepting. Throws SocketException if a bind fails.</summary>
+    public void Start()
+    {
+        if (_listeners.Count > 0)
+        {
+            throw new InvalidOperationException("The server has already started.");
+        }
+        try
+        {
+            for (int i = 0; i < _options.EndPoints.Count; i++)
+            {
+                var listener = new Listener(this, _options.EndPoints[i], _options.Backlog, ToMilliseconds(_options.AcceptBackoff));
+                _listeners.Add(listener);
+                _bound[i] = listener.BoundEndPoint;
+            }
+        }
+        catch
+        {
+            foreach (Listener listener in _listeners)
+            {
+                listener.Stop();
+            }
+            _listeners.Clear();
+            throw;
+        }
+        foreach (Listener listener in _listeners)
+        {
+            listener.Start();
+        }
+    }
+
+    /// <summary>
+    /// Stops accepting, calls OnShutdown on every connection, waits for them to close up to
+    /// <paramref name="deadline"/>, then closes the rest. Calling it again returns the same task.
+    /// </summary>
+    public Task StopAsync(TimeSpan deadline)
+    {
+        lock (_listeners)
+        {
+            return _stopping ??= StopCoreAsync(deadline);
+        }
+    }
+
+    /// <summary>Stops at once (no grace period).</summary>
+    public ValueTask DisposeAsync() => new(StopAsync(TimeSpan.Zero));
+
+    private async Task StopCoreAsync(TimeSpan deadline)
+    {
+        foreach (Listener listener in _listeners)
+        {
+            listener.Stop();
+        }
+        Table.Broadcast(ConnectionTable.Mode.Stopping, Connection.SignalShutdown);
+        Task empty = Table.WhenEmpty();
+        if (deadline > TimeSpan.Zero)
+        {
+            await Task.WhenAny(empty, Task.Delay(deadline)).ConfigureAwait(false);
+        }
+        if (!empty.IsCompleted)
+        {
+            Table.Broadcast(ConnectionTable.Mode.Aborting, Connection.SignalAbort);
+            // Aborts finish as soon as no handler callback is running; a handler stuck in a callback
+            // is a bug in the handler, and we do not wait for it forever.
+            await Task.WhenAny(empty, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        }
+        Table.Dispose();
+    }
+
+    /// <summary>Called by a listener for each accepted socket; never throws.</summary>
+    internal void Admit(Socket socket)
+    {
+        try
+        {
+            socket.NoDelay = true; // replies are batched by the transport already; Nagle would only delay them
+            IPAddress? address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
+            if (address is not null && address.IsIPv4MappedToIPv6)
+            {
+                address = address.MapToIPv4();
+            }
+            if (address is not null && _options.ExemptLoopbackFromAddressLimit && IPAddress.IsLoopback(address))
+            {
+                address = null; // counted in the global limit only
+            }
+            ConnectionRejection? rejection = TryAdmit(address);
+            if (rejection is null)
+            {
+                Interlocked.Increment(ref Counters._accepted);
+            }
+            else
+            {
+                Interlocked.Increment(ref Counters._rejected);
+            }
+            Connection connection = _connections.Get();
+            connection.Start(socket, Interlocked.Increment(ref _nextId), rejection is null ? address : null, rejection);
+        }
+        catch (Exception exception)
+        {
+            Log.InternalError(exception);
+            socket.Dispose();
+        }
+    }
+
+    /// <summary>Counts the connection in, or says which limit it is over. The per-address map is
+    /// touched once per connection, not per message.</summary>
+    private ConnectionRejection? TryAdmit(IPAddress? address)
+    {
+        long open = Interlocked.Increment(ref Counters._open);
+        if (_options.MaxConnections > 0 && open > _options.MaxConnections)
+        {
+            Interlocked.Decrement(ref Counters._open);
+            return ConnectionRejection.TooManyConnections;
+        }
+        if (_options.MaxConnectionsPerAddress > 0 && address is not null)
+        {
+            lock (_perAddress)
+            {
+                _perAddress.TryGetValue(address, out int count);
+                if (count >= _options.MaxConnectionsPerAddress)
+                {
+                    Interlocked.Decrement(ref Counters._open);
+                    return ConnectionRejection.TooManyFromAddress;
+                }
+                _perAddress[address] = count + 1;
+            }
+        }
+        return null;
+    }
+
+    internal void ReleaseAdmission(IPAddress? address)
+    {
+        Interlocked.Decrement(ref Counters._open);
+        if (_options.MaxConnectionsPerAddress > 0 && address is not null)
+        {
+            lock (_perAddress)
+            {
+                if (_perAddress.TryGetValue(address, out int count))
+                {
+                    if (count <= 1)
+                    {
+                        _perAddress.Remove(address);
+                    }
+                    else
+                    {
+                        _perAddress[address] = count - 1;
+                    }
+                }
+            }
+        }
+    }
+
+    internal void ReturnConnection(Connection connection) => _connections.Return(connection);
+
+    private static int ToMilliseconds(TimeSpan value) => (int)Math.Clamp(value.TotalMilliseconds, 1, int.MaxValue);
+
+    private sealed class ConnectionPolicy(TransportServer server) : IPooledObjectPolicy<Connection>
+    {
+        public Connection Create() => new(server);
+
+        public bool Return(Connection obj) => true;
+    }
+}

@@ -1,0 +1,88 @@
+// `edgemta serve`: start the server, print where it listens, run until SIGTERM or SIGINT, stop gracefully
+// and exit 0. Its first line of stdout is `listening on ADDR:PORT` (one per address), which scripts and
+// tests wait for; every log line comes after it.
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using EdgeMta.Server;
+using EdgeMta.Server.Logging;
+
+namespace EdgeMta;
+
+internal static partial class ServeCommand
+{
+    public static async Task<int> RunAsync(ServerOptions options, CancellationToken cancellation)
+    {
+        if (options.TlsCertificateFile is not null || options.RequireTls)
+        {
+            // Honest refusal rather than a flag that does nothing: the TLS stream is not wired yet.
+            Console.Error.WriteLine("edgemta: STARTTLS (--tls-cert, --tls-key, --require-tls) is not available in this build");
+            return HostCommands.UsageError;
+        }
+        RaiseOpenFileLimit();
+
+        Stream stdout = Console.OpenStandardOutput();
+        using var log = new ServerLog(stdout, options.Verbose);
+        EdgeMtaServer server;
+        try
+        {
+            server = EdgeMtaServer.Start(options, log);
+        }
+        catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidDataException)
+        {
+            Console.Error.WriteLine($"edgemta: cannot start: {e.Message}");
+            return 1;
+        }
+
+        var listening = new StringBuilder();
+        foreach (var endpoint in server.BoundEndPoints) listening.Append("listening on ").Append(endpoint).Append('\n');
+        stdout.Write(Encoding.ASCII.GetBytes(listening.ToString()));
+        stdout.Flush();
+        if (!options.SyncEveryCommit)
+        {
+            Console.Error.WriteLine("edgemta: --sync none: accepted mail is NOT flushed to disk before 250; for benchmarks only");
+        }
+        server.LogRecovery();
+
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop))
+        using (PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop))
+        using (cancellation.Register(() => stop.TrySetResult()))
+        {
+            await stop.Task.ConfigureAwait(false);
+        }
+        await server.StopAsync().ConfigureAwait(false);
+        return 0;
+
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true; // we exit on our own, after the graceful stop
+            stop.TrySetResult();
+        }
+    }
+
+    // Every connection is a descriptor: 10,000 idle clients need more than the common soft limit of 1024.
+    // Raise the soft limit to the hard one; the hard limit is the administrator's to set.
+    private static void RaiseOpenFileLimit()
+    {
+        const int RlimitNofile = 7;
+        if (getrlimit(RlimitNofile, out RLimit limit) == 0 && limit.Current < limit.Max)
+        {
+            limit.Current = limit.Max;
+            _ = setrlimit(RlimitNofile, in limit);
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Max;
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int getrlimit(int resource, out RLimit limit);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setrlimit(int resource, in RLimit limit);
+}

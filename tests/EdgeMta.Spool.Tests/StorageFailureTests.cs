@@ -1,0 +1,118 @@
+// Storage failures answer 4xx, never 5xx, and the spool keeps working (RFC 5321 §4.2.5 452, §6.1):
+// a full disk gives Full (452 4.3.1) and HasRoomForNewMessage false; space freed, appends resume.
+// A failed flush fails its whole batch (451 4.3.0) and retires the segment; the next commit succeeds.
+using System.Diagnostics;
+using EdgeMta.Spool.Native;
+
+namespace EdgeMta.Spool.Tests;
+
+public class StorageFailureTests
+{
+    private static bool Run(string file, params string[] args)
+    {
+        try
+        {
+            var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var a in args) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            if (!p.WaitForExit(30_000)) { p.Kill(); return false; }
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception) { return false; }
+    }
+
+    /// <summary>A 2 MiB tmpfs in the test's own directory, unmounted on dispose; null where mount is refused.</summary>
+    private sealed class SmallFilesystem : IDisposable
+    {
+        public string Path { get; }
+        private SmallFilesystem(string path) { Path = path; }
+        public static SmallFilesystem? TryMount(string parent)
+        {
+            string path = System.IO.Path.Combine(parent, "fs");
+            Directory.CreateDirectory(path);
+            return Run("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", path) ? new SmallFilesystem(path) : null;
+        }
+        public void Dispose() => Run("umount", Path);
+    }
+
+    private static SpoolOptions FullOptions(string dir) => new()
+    {
+        Directory = dir, SegmentSize = 128 << 10, FirstBufferSize = 4096, MaxMessageSize = 1 << 20,
+        MinimumFreeBytes = 256 << 10, FreeSpaceCheckIntervalMs = 0,
+    };
+
+    [Fact]
+    public async Task FullDiskGivesFullNotFailureAndAppendsResumeWhenSpaceIsFreed()
+    {
+        using var dir = new TempDir();
+        using var fs = SmallFilesystem.TryMount(dir.Path);
+        string spoolDir = fs is null ? dir.Sub("spool") : System.IO.Path.Combine(fs.Path, "spool");
+        string filler = fs is null ? dir.Sub("filler") : System.IO.Path.Combine(fs.Path, "filler");
+        File.WriteAllBytes(filler, new byte[1 << 20]);
+        bool diskFull = false;   // the fault-injecting fallback, where mount is refused
+        var committed = new Dictionary<string, int>();
+        var results = new List<CommitResult>();
+        await using (var spool = Spool.Open(FullOptions(spoolDir), out _))
+        {
+            if (fs is null) spool.InjectCreateError = () => diskFull ? LibC.ENOSPC : 0;
+            for (int i = 0; i < 200 && !results.Contains(CommitResult.Full); i++)
+            {
+                if (fs is null && i == 40) diskFull = true;
+                // Alternate packed (first buffer) and streamed messages: Full comes from either path.
+                var (r, id) = await TestSpools.Write(spool, i, i % 2 == 0 ? 1500 : 30_000);
+                results.Add(r);
+                if (r == CommitResult.Committed) committed.Add(id, i);
+            }
+            Assert.Contains(CommitResult.Full, results);
+            Assert.DoesNotContain(CommitResult.Failed, results);
+            if (fs is not null) Assert.False(spool.HasRoomForNewMessage);
+
+            File.Delete(filler);
+            diskFull = false;
+            Assert.True(spool.HasRoomForNewMessage);
+            for (int i = 1000; i < 1010; i++)
+            {
+                var (r, id) = await TestSpools.Write(spool, i, i % 2 == 0 ? 1500 : 30_000);
+                Assert.Equal(CommitResult.Committed, r);
+                committed.Add(id, i);
+            }
+        }
+        var all = TestSpools.ReadAll(spoolDir, out var report);
+        Assert.True(report.IsClean);
+        Assert.Equal(committed.Count, all.Count);
+        foreach (var (id, seed) in committed)
+            Assert.Equal(TestSpools.Content(seed, seed % 2 == 0 ? 1500 : 30_000), all[id].Data);
+    }
+
+    [Fact]
+    public async Task FailedFlushFailsItsBatchRetiresTheSegmentAndTheSpoolKeepsWorking()
+    {
+        using var dir = new TempDir();
+        var committed = new List<string>();
+        await using (var spool = TestSpools.Open(dir.Path))
+        {
+            var (ok, id0) = await TestSpools.Write(spool, 1, 100);
+            Assert.Equal(CommitResult.Committed, ok);
+            committed.Add(id0);
+            // An open message in the same segment, streaming, when the flush fails.
+            var open = spool.Begin("192.0.2.1"u8, "h"u8, "a@b"u8, ""u8);
+            open.AddRecipient("c@d"u8, ""u8);
+            open.Append(TestSpools.Content(2, 20_000));
+
+            spool.InjectFlushError = () => 5;   // EIO
+            var (failed, _) = await TestSpools.Write(spool, 3, 100);
+            Assert.Equal(CommitResult.Failed, failed);
+            spool.InjectFlushError = null;
+
+            // The open message lived in the retired segment: it fails too (its pages prove nothing).
+            Assert.Equal(CommitResult.Failed, await open.CommitAsync());
+            var (again, id1) = await TestSpools.Write(spool, 4, 100);
+            Assert.Equal(CommitResult.Committed, again);
+            committed.Add(id1);
+        }
+        var all = TestSpools.ReadAll(dir.Path, out _);
+        Assert.Equal(2, all.Count);   // the failed one was unmarked: the client retries it
+        foreach (var id in committed) Assert.True(all.ContainsKey(id));
+        Assert.Equal(TestSpools.Content(4, 100), all[committed[1]].Data);
+    }
+}

@@ -1,0 +1,97 @@
+using System.Buffers;
+using System.Net.Sockets;
+
+namespace EdgeMta.Transport.Tests;
+
+public sealed class TimeoutTests
+{
+    [Fact]
+    public async Task IdleTimeoutSetByTheHandlerFiresAndItsReplyIsDelivered()
+    {
+        var handler = new ShortTimeoutHandler();
+        await using var server = new TestServer(() => handler);
+        using TestClient client = await server.ConnectAsync();
+        Assert.Equal("hello\r\n421 idle\r\n", await client.ReadToEndAsync());
+        Assert.Equal(1, handler.TimedOutCalls);
+        Assert.True(await Bounded.UntilAsync(() => Volatile.Read(ref handler.ClosedCount) == 1));
+    }
+
+    [Fact]
+    public async Task InputKeepsAnIdleConnectionAlive()
+    {
+        var handler = new ShortTimeoutHandler();
+        await using var server = new TestServer(() => handler);
+        using TestClient client = await server.ConnectAsync();
+        await client.ReadUntilAsync("hello\r\n");
+        for (int i = 0; i < 8; i++)
+        {
+            await Task.Delay(150); // well under the 500 ms timeout, 1.2 s in all
+            await client.SendAsync("ping\r\n");
+            await client.ReadUntilAsync("ping\r\n");
+        }
+        Assert.Equal(0, handler.TimedOutCalls);
+    }
+
+    [Fact]
+    public async Task ClientThatStopsReadingIsNotBufferedWithoutBoundAndTimesOut()
+    {
+        var handler = new FloodHandler();
+        await using var server = new TestServer(() => handler, o =>
+        {
+            o.MaxOutputBytes = 1 << 20;
+            o.SendTimeout = TimeSpan.FromSeconds(1);
+        });
+        using TestClient client = await server.ConnectAsync();
+        client.Socket.ReceiveBufferSize = 64 * 1024; // fixed: no autotuning to megabytes
+        int sent = 0;
+        long mostHeld = 0;
+        try
+        {
+            // Each line asks for 1 MiB; socket buffers hold a few MiB at most, so the server's send
+            // blocks after a few lines, and from then on it must not process (and buffer) more.
+            for (; sent < 60 && Volatile.Read(ref handler.ClosedCount) == 0; sent++)
+            {
+                await client.SendAsync("more\r\n");
+                await Task.Delay(25);
+                mostHeld = Math.Max(mostHeld, server.Server.Buffers.Outstanding);
+            }
+        }
+        catch (SocketException)
+        {
+            // The send timeout closed the connection while we were still writing.
+        }
+        Assert.True(await Bounded.UntilAsync(() => Volatile.Read(ref handler.ClosedCount) == 1));
+        Assert.Equal(1, server.Server.Counters.SendTimedOut);
+        Assert.True(handler.Answered < 20, $"answered {handler.Answered} of {sent} lines while the client read nothing");
+        Assert.True(mostHeld <= 2, $"held {mostHeld} buffers"); // one output in flight, at most one input
+        Assert.True(await Bounded.UntilAsync(() => server.Server.Buffers.Outstanding == 0));
+    }
+
+    private sealed class ShortTimeoutHandler : EchoLineHandler
+    {
+        public override HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output)
+        {
+            info.SetIdleTimeout(TimeSpan.FromMilliseconds(500));
+            return base.OnOpened(info, output);
+        }
+    }
+
+    private sealed class FloodHandler : EchoLineHandler
+    {
+        public int Answered;
+
+        // 1 MiB per pass however many lines arrived together, so the output cap is never the cause.
+        public override HandlerStatus OnReceived(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
+        {
+            consumed = input.LastIndexOf((byte)'\n') + 1;
+            if (consumed > 0)
+            {
+                Interlocked.Increment(ref Answered);
+                Span<byte> span = output.GetSpan(1 << 20);
+                span[..(1 << 20)].Fill((byte)'z');
+                output.Advance(1 << 20);
+            }
+            return HandlerStatus.Continue;
+        }
+    }
+}
