@@ -78,7 +78,10 @@ public sealed class Envelope
         Tls = false;
     }
 
-    /// <summary>Stores the HELO/EHLO name with every control octet (and DEL) replaced by '?' (RFC 5321 §4.4: the trace must stay one header).</summary>
+    /// <summary>
+    /// Stores the HELO/EHLO name with every control octet, DEL and non-ASCII octet replaced by '?' (RFC 5321
+    /// §4.4: the trace must stay one well-formed header; EHLO names are ASCII, A-labels under RFC 6531 §3.7.1).
+    /// </summary>
     internal void SetHelo(ReadOnlySpan<byte> name, bool extended)
     {
         _sessionUsed = _clientAddress.Start + _clientAddress.Length;
@@ -86,7 +89,7 @@ public sealed class Envelope
         Span<byte> stored = _session.AsSpan(_heloName.Start, _heloName.Length);
         for (int i = 0; i < stored.Length; i++)
         {
-            if (stored[i] < 0x20 || stored[i] == 0x7F)
+            if (stored[i] < 0x20 || stored[i] >= 0x7F)
             {
                 stored[i] = (byte)'?';
             }

@@ -38,7 +38,7 @@ public readonly ref struct StoreBeginResult
 /// <summary>How the host's durable write of a message ended.</summary>
 public enum CommitOutcome : byte
 {
-    /// <summary>250 2.0.0 Ok: queued as &lt;id&gt; (the id Begin gave).</summary>
+    /// <summary>250 2.0.0 OK queued as &lt;id&gt; (the id Begin gave).</summary>
     Committed,
     /// <summary>451 4.3.0.</summary>
     Failed451,

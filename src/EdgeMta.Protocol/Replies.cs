@@ -72,7 +72,7 @@ public static class Replies
     public static ReadOnlySpan<byte> MailLoop => "554 5.4.6 Too many Received headers: mail loop\r\n"u8;
 
     // Pieces of replies with variable text.
-    public static ReadOnlySpan<byte> QueuedAsPrefix => "250 2.0.0 Ok: queued as "u8;
+    public static ReadOnlySpan<byte> QueuedAsPrefix => "250 2.0.0 OK queued as "u8;
     public static ReadOnlySpan<byte> WillForwardPrefix => "251 2.1.5 User not local; will forward to <"u8;
     public static ReadOnlySpan<byte> TryInsteadPrefix => "551 5.1.6 User not local; please try <"u8;
     public static ReadOnlySpan<byte> ChunkOkPrefix => "250 2.0.0 Ok: "u8;

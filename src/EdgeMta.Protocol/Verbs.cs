@@ -5,9 +5,13 @@
 // case-folded with `| 0x20202020`: that sets bit 5 of each octet, which lower-cases an ASCII letter and
 // changes nothing else a letter could become, so the fold is exact for letters (a byte folds to 'l' only
 // if it is 'L' or 'l'). The verb must be followed by a space or by the end of the line ("MAILX" is not MAIL).
+// The folded opcode is matched against all 17 at once with Vector128 compares where the hardware has
+// them (SSE2, AdvSimd), else by a switch; the two are checked against each other by a test.
 // This module does not judge arguments or state; it only names the verb and says where its argument starts.
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace EdgeMta.Protocol;
 
@@ -62,27 +66,7 @@ public static class VerbOpcodes
         }
 
         uint op = BinaryPrimitives.ReadUInt32LittleEndian(line) | CaseFold;
-        SmtpVerb verb = op switch
-        {
-            Helo => SmtpVerb.Helo,
-            Ehlo => SmtpVerb.Ehlo,
-            Mail => SmtpVerb.Mail,
-            Rcpt => SmtpVerb.Rcpt,
-            Data => SmtpVerb.Data,
-            Bdat => SmtpVerb.Bdat,
-            Rset => SmtpVerb.Rset,
-            Noop => SmtpVerb.Noop,
-            Quit => SmtpVerb.Quit,
-            Vrfy => SmtpVerb.Vrfy,
-            Expn => SmtpVerb.Expn,
-            Help => SmtpVerb.Help,
-            Turn => SmtpVerb.Turn,
-            Send => SmtpVerb.Send,
-            Soml => SmtpVerb.Soml,
-            Saml => SmtpVerb.Saml,
-            Star => SmtpVerb.StartTls,
-            _ => SmtpVerb.Unknown,
-        };
+        SmtpVerb verb = Vector128.IsHardwareAccelerated ? MatchVector(op) : MatchScalar(op);
 
         int verbLength = 4;
         if (verb == SmtpVerb.StartTls)
@@ -116,6 +100,49 @@ public static class VerbOpcodes
         argumentStart = i;
         return verb;
     }
+    // The 17 opcodes in SmtpVerb order (Helo = 1 ... StartTls = 17), five vectors of four; the three unused
+    // lanes are masked off (a folded input could not equal their 0 anyway: folding sets bit 5 of every octet).
+    private static readonly Vector128<uint> Lanes0 = Vector128.Create(Helo, Ehlo, Mail, Rcpt);
+    private static readonly Vector128<uint> Lanes1 = Vector128.Create(Data, Bdat, Rset, Noop);
+    private static readonly Vector128<uint> Lanes2 = Vector128.Create(Quit, Vrfy, Expn, Help);
+    private static readonly Vector128<uint> Lanes3 = Vector128.Create(Turn, Send, Soml, Saml);
+    private static readonly Vector128<uint> Lanes4 = Vector128.Create(Star, 0u, 0u, 0u);
+
+    /// <summary>The vector path: the folded opcode compared with all 17 at once (SSE2 / AdvSimd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static SmtpVerb MatchVector(uint op)
+    {
+        Vector128<uint> v = Vector128.Create(op);
+        uint mask = Vector128.Equals(v, Lanes0).ExtractMostSignificantBits()
+            | (Vector128.Equals(v, Lanes1).ExtractMostSignificantBits() << 4)
+            | (Vector128.Equals(v, Lanes2).ExtractMostSignificantBits() << 8)
+            | (Vector128.Equals(v, Lanes3).ExtractMostSignificantBits() << 12)
+            | ((Vector128.Equals(v, Lanes4).ExtractMostSignificantBits() & 1) << 16);
+        return mask == 0 ? SmtpVerb.Unknown : (SmtpVerb)(BitOperations.TrailingZeroCount(mask) + 1);
+    }
+
+    /// <summary>The scalar fallback: a switch the compiler turns into a binary search.</summary>
+    internal static SmtpVerb MatchScalar(uint op) => op switch
+    {
+        Helo => SmtpVerb.Helo,
+        Ehlo => SmtpVerb.Ehlo,
+        Mail => SmtpVerb.Mail,
+        Rcpt => SmtpVerb.Rcpt,
+        Data => SmtpVerb.Data,
+        Bdat => SmtpVerb.Bdat,
+        Rset => SmtpVerb.Rset,
+        Noop => SmtpVerb.Noop,
+        Quit => SmtpVerb.Quit,
+        Vrfy => SmtpVerb.Vrfy,
+        Expn => SmtpVerb.Expn,
+        Help => SmtpVerb.Help,
+        Turn => SmtpVerb.Turn,
+        Send => SmtpVerb.Send,
+        Soml => SmtpVerb.Soml,
+        Saml => SmtpVerb.Saml,
+        Star => SmtpVerb.StartTls,
+        _ => SmtpVerb.Unknown,
+    };
 }
 
 /// <summary>Properties of a verb; the table <see cref="VerbTable"/> gives each verb its set.</summary>

@@ -32,7 +32,7 @@ public class MessageTests
         Assert.Equal(0, output.WrittenCount);
         Assert.Throws<InvalidOperationException>(() => d.Session.Process(input.AsSpan(consumed), output, out _));
         Assert.Equal(SessionStatus.Continue, d.Session.CompleteMessage(d.Store.Commit(), output));
-        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n", Encoding.ASCII.GetString(output.WrittenSpan));
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n", Encoding.ASCII.GetString(output.WrittenSpan));
     }
 
     [Theory]
@@ -120,7 +120,7 @@ public class MessageTests
         var output = new ArrayBufferWriter<byte>();
         Assert.Equal(SessionStatus.Continue, d.Session.OnShutdown(output));
         Assert.Equal(0, output.WrittenCount);
-        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n421 4.3.2 foo.com Service shutting down\r\n", d.Send("body\r\n.\r\n"));
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n421 4.3.2 foo.com Service shutting down\r\n", d.Send("body\r\n.\r\n"));
         Assert.True(d.Closed);
         Assert.Single(d.Store.Messages);
     }
@@ -132,7 +132,7 @@ public class MessageTests
         Assert.Equal("250 2.0.0 Ok: 5 octets received\r\n", d.Send("BDAT 5\r\nhello"));
         Assert.Equal(SmtpState.RecipientApproved, d.Session.State);
         Assert.Equal(TimeSpan.FromSeconds(300), d.Session.CurrentTimeout);
-        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n", d.Send("BDAT 8 LAST\r\n\r\n.\r\nbye"));
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n", d.Send("BDAT 8 LAST\r\n\r\n.\r\nbye"));
         Assert.EndsWith("hello\r\n.\r\nbye", Text(d.Store.Messages[0].Data));
         Assert.Equal(SmtpState.ReadyToDeliver, d.Session.State);
     }
@@ -142,7 +142,7 @@ public class MessageTests
     {
         SessionDriver d = InState(SmtpState.RecipientApproved);
         string reply = d.Feed("BDAT 10 LAST\r\nab\r\n.\r\n\0\r\nQUIT\r\n"u8.ToArray(), "bytes");
-        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", reply);
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", reply);
         Assert.EndsWith("ab\r\n.\r\n\0\r\n", Text(d.Store.Messages[0].Data));
     }
 
@@ -164,7 +164,7 @@ public class MessageTests
         d.Send("MAIL FROM:<a@bar.com> BODY=BINARYMIME\r\n");
         d.Send("RCPT TO:<Jones@foo.com>\r\n");
         Assert.StartsWith("503 5.5.1", d.Send("DATA\r\n"));
-        Assert.StartsWith("250 2.0.0 Ok: queued", d.Send("BDAT 3 LAST\r\n\0\u00ff\n"));
+        Assert.StartsWith("250 2.0.0 OK queued", d.Send("BDAT 3 LAST\r\n\0\u00ff\n"));
     }
 
     [Fact]
@@ -201,6 +201,6 @@ public class MessageTests
     public void AQuitPipelinedAfterTheEndOfDataDotIsFine()
     {
         SessionDriver d = InState(SmtpState.WritingMail);
-        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", d.Send("x\r\n.\r\nQUIT\r\n"));
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", d.Send("x\r\n.\r\nQUIT\r\n"));
     }
 }

@@ -36,7 +36,7 @@ public class StateTableTests
         {
             return d;
         }
-        Assert.StartsWith("250 2.0.0 Ok: queued as ", d.Send("Subject: hi\r\n\r\nbody\r\n.\r\n"));
+        Assert.StartsWith("250 2.0.0 OK queued as ", d.Send("Subject: hi\r\n\r\nbody\r\n.\r\n"));
         Assert.Equal(SmtpState.ReadyToDeliver, d.Session.State);
         return d;
     }
@@ -88,7 +88,7 @@ public class StateTableTests
     {
         SessionDriver d = InState(SmtpState.WritingMail);
         string reply = d.Send("Subject: x\r\n\r\nhello\r\n.\r\n");
-        Assert.Equal("250 2.0.0 Ok: queued as Q00000001\r\n", reply);
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n", reply);
         Assert.Equal(SmtpState.ReadyToDeliver, d.Session.State);
     }
 

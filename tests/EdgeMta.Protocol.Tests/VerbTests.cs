@@ -126,4 +126,35 @@ public class VerbTests
             Assert.Equal(VerbFlags.NotImplemented | VerbFlags.LegacySend, VerbTable.Of(v) & (VerbFlags.NotImplemented | VerbFlags.LegacySend));
         }
     }
+
+    [Fact]
+    public void TheVectorAndScalarMatchersAgreeOnEveryCaseOfEveryVerbAndOnRandomOpcodes()
+    {
+        foreach ((string letters, uint _) in Opcodes.Select(row => ((string)row[0], (uint)row[1])))
+        {
+            for (int caseMask = 0; caseMask < 16; caseMask++)
+            {
+                byte[] b = Encoding.ASCII.GetBytes(letters);
+                for (int k = 0; k < 4; k++)
+                {
+                    if ((caseMask & (1 << k)) != 0)
+                    {
+                        b[k] = (byte)char.ToUpperInvariant((char)b[k]);
+                    }
+                }
+                uint op = BinaryPrimitives.ReadUInt32LittleEndian(b) | VerbOpcodes.CaseFold;
+                Assert.NotEqual(SmtpVerb.Unknown, VerbOpcodes.MatchScalar(op));
+                Assert.Equal(VerbOpcodes.MatchScalar(op), VerbOpcodes.MatchVector(op));
+            }
+        }
+        var random = new Random(2920);
+        for (int i = 0; i < 200_000; i++)
+        {
+            uint op = (uint)random.Next() ^ ((uint)random.Next(2) << 31);
+            Assert.Equal(VerbOpcodes.MatchScalar(op), VerbOpcodes.MatchVector(op));
+            op |= VerbOpcodes.CaseFold;
+            Assert.Equal(VerbOpcodes.MatchScalar(op), VerbOpcodes.MatchVector(op));
+        }
+        Assert.Equal(SmtpVerb.Unknown, VerbOpcodes.MatchVector(0));
+    }
 }
