@@ -196,7 +196,14 @@ public sealed partial class SmtpSession
         }
         if (_envelope.RecipientCount >= _options.MaxRecipients)
         {
-            return RefuseStatus(Replies.TooManyRecipients, output); // RFC 5321 §4.5.3.1.10
+            // RFC 5321 §4.5.3.1.10: the client sends the rest in a later transaction. A list split a little
+            // badly is not an error; a client that keeps going past the overshoot allowance is (Postfix).
+            if (++_recipientOvershoot <= _options.RecipientOvershootLimit)
+            {
+                output.Write(Replies.TooManyRecipients);
+                return SessionStatus.Continue;
+            }
+            return RefuseStatus(Replies.TooManyRecipients, output);
         }
         ReadOnlySpan<byte> mailbox = s.Slice(path.MailboxStart, path.MailboxLength);
         switch (_directory.Lookup(mailbox, path.AtIndex, out ReadOnlySpan<byte> target))

@@ -72,6 +72,7 @@ public sealed partial class SmtpSession
     private bool _tls;
     private bool _storeOpen;
     private bool _recipientTried;
+    private int _recipientOvershoot;
     private bool _shuttingDown;
     // BDAT (RFC 3030): a chunk being read, whether it is the LAST one, the octets of a refused chunk to skip.
     private bool _chunkActive;
@@ -338,6 +339,7 @@ public sealed partial class SmtpSession
     {
         _envelope.ResetTransaction();
         _recipientTried = false;
+        _recipientOvershoot = 0;
         _chunking = false;
         _chunkActive = false;
         _chunkLast = false;

@@ -29,6 +29,9 @@ public sealed class SmtpSessionOptions
     public string HostName { get; init; } = "localhost";
     public long MaxMessageSize { get; init; } = 26_214_400;
     public int MaxRecipients { get; init; } = 1000;
+    /// <summary>Recipients past <see cref="MaxRecipients"/> answered 452 4.5.3 before each further one counts
+    /// toward <see cref="ErrorLimit"/> (Postfix smtpd_recipient_overshoot_limit, same default).</summary>
+    public int RecipientOvershootLimit { get; init; } = 1000;
     public int LineLimit { get; init; } = CommandParser.DefaultLineLimit;
     public int ErrorLimit { get; init; } = 20;
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromSeconds(300);

@@ -117,40 +117,25 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         await c.CommandAsync("QUIT", 221);
     }
 
+    // Past the recipient limit (1000), RCPT gets 452 4.5.3 and the client sends the rest in a later transaction
+    // (RFC 5321 §4.5.3.1.10). As Postfix (smtpd_recipient_overshoot_limit = 1000), the first 1000 excess
+    // recipients are free; each one after that counts toward the error limit (20), which then closes.
+    private const int RecipientLimit = 1000, OvershootLimit = 1000, ErrorLimit = 20;
+
     [Fact]
-    public async Task TenThousandRcptsGet452AfterTheLimitOf1000AndTheConnectionSurvives()
+    public async Task FifteenHundredRcptsGet452PastTheLimitOf1000AndTheTransactionKeepsTheFirst1000()
     {
-        const int Sent = 10_000, Limit = 1000;
+        const int Sent = 1500;
         await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output);
         string id;
         await using (SmtpConnection c = await server.OpenSessionAsync())
         {
             await c.CommandAsync("EHLO client.example", 250);
             await c.CommandAsync("MAIL FROM:<list@example.com>", 250);
+            (int accepted, int limited, SmtpReply? last) = await PipelineRcptsAsync(c, Sent);
+            Assert.Equal((RecipientLimit, Sent - RecipientLimit), (accepted, limited));
+            Assert.Null(last);
 
-            // RCPT does not end a pipelining group (RFC 2920 §3.1): write them all while reading the replies.
-            var rcpts = new StringBuilder();
-            for (int i = 0; i < Sent; i++) rcpts.Append("RCPT TO:<r").Append(i).Append("@example.org>\r\n");
-            Task write = c.SendAsync(Encoding.ASCII.GetBytes(rcpts.ToString()), TimeSpan.FromSeconds(60));
-            int accepted = 0, limited = 0;
-            for (int i = 0; i < Sent; i++)
-            {
-                SmtpReply r = await c.ReadReplyAsync();
-                if (i < Limit)
-                {
-                    Assert.True(r.Code == 250, $"RCPT #{i + 1} (within the limit of {Limit}) got `{r}`");
-                    accepted++;
-                }
-                else
-                {
-                    Assert.True(r.Code == 452 && r.Enhanced == "4.5.3", $"RCPT #{i + 1} (past the limit of {Limit}) should get 452 4.5.3, got `{r}`");
-                    limited++;
-                }
-            }
-            await write;
-            Assert.Equal((Limit, Sent - Limit), (accepted, limited));
-
-            // The session survives, and the transaction holds the first 1000 recipients.
             await c.CommandAsync("DATA", 354);
             byte[] message = Mail.Crlf("Subject: many recipients", "", "body");
             await c.SendAsync(Mail.DotStuff(message));
@@ -161,8 +146,68 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         Assert.Equal(1, export.Count);
         ExportedMessage m = export[id];
         // The first 1000 RCPTs are the ones kept (r0..r999), not any 1000.
-        Assert.Equal(Enumerable.Range(0, Limit).Select(i => $"r{i}@example.org").Order(StringComparer.Ordinal),
+        Assert.Equal(Enumerable.Range(0, RecipientLimit).Select(i => $"r{i}@example.org").Order(StringComparer.Ordinal),
             m.Recipients.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task TenThousandRcptsAreRefusedPastTheOvershootLimitThenClosedAndTheServerStillServes()
+    {
+        const int Sent = 10_000;
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output);
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("MAIL FROM:<list@example.com>", 250);
+            (int accepted, int limited, SmtpReply? last) = await PipelineRcptsAsync(c, Sent);
+            Assert.Equal((RecipientLimit, OvershootLimit + ErrorLimit), (accepted, limited));
+            Assert.True(last is { Code: 421, Enhanced: "4.7.0" }, $"after the error limit the server says 421 4.7.0, got `{last}`");
+            Assert.True(await c.IsClosedAsync(), "the server closes after 421");
+        }
+        await using (SmtpConnection again = await server.OpenSessionAsync())
+        {
+            await again.CommandAsync("EHLO client.example", 250);
+            await again.SendMessageAsync("a@example.com", ["b@example.org"], Mail.Crlf("Subject: after the flood", "", "still served"));
+            await again.CommandAsync("QUIT", 221);
+        }
+    }
+
+    // RCPT does not end a pipelining group (RFC 2920 §3.1): write them all while reading the replies. Stops at
+    // the first reply that is neither 250 nor 452 4.5.3 (returned as `last`), or after `count` replies.
+    private static async Task<(int Accepted, int Limited, SmtpReply? Last)> PipelineRcptsAsync(SmtpConnection c, int count)
+    {
+        var rcpts = new StringBuilder();
+        for (int i = 0; i < count; i++) rcpts.Append("RCPT TO:<r").Append(i).Append("@example.org>\r\n");
+        Task write = c.SendAsync(Encoding.ASCII.GetBytes(rcpts.ToString()), TimeSpan.FromSeconds(60));
+        int accepted = 0, limited = 0;
+        SmtpReply? last = null;
+        for (int i = 0; i < count; i++)
+        {
+            SmtpReply r = await c.ReadReplyAsync();
+            if (i < RecipientLimit)
+            {
+                Assert.True(r.Code == 250, $"RCPT #{i + 1} (within the limit of {RecipientLimit}) got `{r}`");
+                accepted++;
+            }
+            else if (r.Code == 452 && r.Enhanced == "4.5.3")
+            {
+                limited++;
+            }
+            else
+            {
+                last = r;
+                break;
+            }
+        }
+        try
+        {
+            await write;
+        }
+        catch (Exception e) when (last is not null && e is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            // The server closed while the rest of the flood was still being written: expected after its 421.
+        }
+        return (accepted, limited, last);
     }
 
     [Fact]

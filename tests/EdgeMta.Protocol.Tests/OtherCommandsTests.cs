@@ -121,6 +121,23 @@ public class OtherCommandsTests
         Assert.Equal(2, d.Session.Envelope.RecipientCount);
     }
 
+    [Fact]
+    public void RcptPastTheOvershootAllowanceCountsTowardTheErrorLimitAndCloses()
+    {
+        var options = new SmtpSessionOptions { HostName = "foo.com", MaxRecipients = 1, RecipientOvershootLimit = 2, ErrorLimit = 2 };
+        SessionDriver d = InState(SmtpState.SenderApproved, options);
+        Assert.StartsWith("250", d.Send("RCPT TO:<Jones@foo.com>\r\n"));
+        Assert.StartsWith("452 4.5.3", d.Send("RCPT TO:<Brown@foo.com>\r\n"));
+        Assert.StartsWith("452 4.5.3", d.Send("RCPT TO:<Brown@foo.com>\r\n"));
+        Assert.Equal(0, d.Session.ErrorCount);
+        Assert.StartsWith("452 4.5.3", d.Send("RCPT TO:<Brown@foo.com>\r\n"));
+        Assert.Equal(1, d.Session.ErrorCount);
+        string last = d.Send("RCPT TO:<Brown@foo.com>\r\n");
+        Assert.StartsWith("452 4.5.3", last);
+        Assert.Contains("421 4.7.0", last);
+        Assert.Equal(SmtpState.Closed, d.Session.State);
+    }
+
     [Theory]
     [InlineData("RCPT TO:<Jones@elsewhere.org>")]
     [InlineData("RCPT TO:<Jones@[192.0.2.9]>")]
