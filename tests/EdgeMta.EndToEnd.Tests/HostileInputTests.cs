@@ -162,7 +162,7 @@ public sealed class HostileInputTests(ITestOutputHelper output)
             (int accepted, int limited, SmtpReply? last) = await PipelineRcptsAsync(c, Sent);
             Assert.Equal((RecipientLimit, OvershootLimit + ErrorLimit), (accepted, limited));
             Assert.True(last is { Code: 421, Enhanced: "4.7.0" }, $"after the error limit the server says 421 4.7.0, got `{last}`");
-            Assert.True(await c.IsClosedAsync(), "the server closes after 421");
+            Assert.True(await c.IsClosedAsync(TimeSpan.FromSeconds(10)), "the server closes after 421");
         }
         await using (SmtpConnection again = await server.OpenSessionAsync())
         {
