@@ -44,7 +44,7 @@ for path in glob.glob(sys.argv[1] + '/*.trx'):
     c = ET.parse(path).getroot().find(f'{ns}ResultSummary/{ns}Counters')
     passed += int(c.get('passed', 0))
     failed += int(c.get('failed', 0)) + int(c.get('error', 0)) + int(c.get('timeout', 0)) + int(c.get('aborted', 0))
-    skipped += int(c.get('notExecuted', 0))
+    skipped += int(c.get('total', 0)) - int(c.get('executed', 0))
 print(f'{passed} passed, {failed} failed, {skipped} skipped')
 PY
 exit $status
