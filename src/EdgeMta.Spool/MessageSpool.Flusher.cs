@@ -147,7 +147,44 @@ public sealed partial class MessageSpool
             // later, so a restart does not find these as well (a duplicate, at worst, if it already did).
             foreach (var m in batch) m.Uncommit();
         }
-        foreach (var m in batch) m.CompleteFlush(result);
+        // One thread-pool work item for the whole batch, not one per message: every wakeup of a pool thread
+        // costs a context switch (the largest item in a profile of 20 sessions), and the continuations only
+        // post their connection's reply, which is short.
+        if (batch.Count == 1)
+        {
+            batch[0].CompleteFlush(result);
+            return;
+        }
+        BatchCompletion completion = RentCompletion();
+        foreach (var m in batch)
+        {
+            m.SetFlushResult(result);
+            completion.Messages.Add(m);
+        }
+        ThreadPool.UnsafeQueueUserWorkItem(completion, preferLocal: false);
+    }
+
+    private readonly Stack<BatchCompletion> _completions = new();
+
+    private BatchCompletion RentCompletion()
+    {
+        lock (_completions)
+        {
+            return _completions.Count > 0 ? _completions.Pop() : new BatchCompletion(this);
+        }
+    }
+
+    /// <summary>Completes the commits of one flushed batch, in order, on one pool thread.</summary>
+    private sealed class BatchCompletion(MessageSpool spool) : IThreadPoolWorkItem
+    {
+        public readonly List<SpoolMessage> Messages = new(64);
+
+        public void Execute()
+        {
+            foreach (SpoolMessage m in Messages) m.Deliver();
+            Messages.Clear();
+            lock (spool._completions) spool._completions.Push(this);
+        }
     }
 
     private int _earlyError;

@@ -225,6 +225,17 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThrea
         ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
+    /// <summary>Records the flush's outcome; <see cref="Deliver"/> later runs the waiter's continuation.</summary>
+    internal void SetFlushResult(CommitResult result)
+    {
+        _segment!.Release();
+        _segment = null;
+        _flushResult = result;
+    }
+
+    /// <summary>Runs the continuation of whoever awaits the commit, on the calling (pool) thread.</summary>
+    internal void Deliver() => _core.SetResult(_flushResult);
+
     void IThreadPoolWorkItem.Execute() => _core.SetResult(_flushResult);
 
     private void Recycle()

@@ -179,7 +179,22 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         return result;
     }
 
-    internal bool RequestResume(int generation) => PostFromOutside(generation, SignalResume) != PostResult.Stale;
+    // On a pool thread already (the spool completes commits there), drive the connection right here: queueing
+    // it would only wake another pool thread for the same work. Anywhere else (a dedicated thread, the epoll
+    // thread), hand it to the pool as before.
+    internal bool RequestResume(int generation)
+    {
+        if (!Thread.CurrentThread.IsThreadPoolThread)
+        {
+            return PostFromOutside(generation, SignalResume) != PostResult.Stale;
+        }
+        PostResult result = Post(generation, SignalResume);
+        if (result == PostResult.MustRun)
+        {
+            RunSignals(drive: false);
+        }
+        return result != PostResult.Stale;
+    }
 
     internal void SetIdleTimeout(int generation, TimeSpan timeout)
     {
