@@ -178,7 +178,8 @@ smtpd_client_connection_rate_limit = 0
 default_process_limit = 300
 # No inflow throttling (default 1s): let Postfix take mail as fast as its smtpd/cleanup can.
 in_flow_delay = 0
-maillog_file = $out/postfix.maillog
+# Postfix refuses a log file in a world-writable directory such as /tmp: keep it in its own tree.
+maillog_file = $d/maillog
 biff = no
 EOF
   cat >"$d/etc/master.cf" <<EOF
@@ -202,7 +203,7 @@ scache    unix  - - n -  1 scache
 postlog   unix-dgram n - n - 1 postlogd
 EOF
   if ! postfix -c "$d/etc" start </dev/null >>"$log" 2>&1; then
-    status[postfix]="did not start (see $out/postfix.maillog)"; return
+    status[postfix]="did not start (see $d/maillog)"; return
   fi
   for _ in $(seq 50); do
     postfix_master=$(tr -d ' ' <"$d/queue/pid/master.pid" 2>/dev/null)
@@ -211,7 +212,7 @@ EOF
     fi
     sleep 0.2
   done
-  status[postfix]="did not answer on 127.0.0.1:$p (see $out/postfix.maillog)"
+  status[postfix]="did not answer on 127.0.0.1:$p (see $d/maillog)"
 }
 
 postfix_queue_count() {
