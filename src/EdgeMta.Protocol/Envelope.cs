@@ -24,16 +24,18 @@ public sealed class Envelope
         public Slice Parameters;
     }
 
-    private byte[] _session = new byte[512];
+    // Storage starts empty or small and grows on first use, then is kept for the pooled session's next
+    // connection: an idle connection (no MAIL yet) holds almost nothing (issue 5: 10,000 idle connections).
+    private byte[] _session = new byte[64];
     private int _sessionUsed;
     private Slice _clientAddress;
     private Slice _heloName;
 
-    private byte[] _transaction = new byte[1024];
+    private byte[] _transaction = [];
     private int _transactionUsed;
     private Slice _reversePath;
     private Slice _mailParameters;
-    private RecipientSlots[] _recipients = new RecipientSlots[8];
+    private RecipientSlots[] _recipients = [];
 
     /// <summary>The client's IP address as text ("192.0.2.1", "2001:db8::1").</summary>
     public ReadOnlySpan<byte> ClientAddress => _session.AsSpan(_clientAddress.Start, _clientAddress.Length);
@@ -117,7 +119,7 @@ public sealed class Envelope
     {
         if (RecipientCount == _recipients.Length)
         {
-            Array.Resize(ref _recipients, _recipients.Length * 2);
+            Array.Resize(ref _recipients, Math.Max(8, _recipients.Length * 2));
         }
         ref RecipientSlots r = ref _recipients[RecipientCount++];
         r.Path = Append(ref _transaction, ref _transactionUsed, forwardPath);
@@ -140,7 +142,7 @@ public sealed class Envelope
     {
         if (used + value.Length > buffer.Length)
         {
-            Array.Resize(ref buffer, Math.Max(buffer.Length * 2, used + value.Length));
+            Array.Resize(ref buffer, Math.Max(Math.Max(buffer.Length * 2, 256), used + value.Length));
         }
         value.CopyTo(buffer.AsSpan(used));
         var slice = new Slice { Start = used, Length = value.Length };

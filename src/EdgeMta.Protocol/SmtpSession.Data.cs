@@ -173,8 +173,10 @@ public sealed partial class SmtpSession
         _queueIdLength = Math.Min(begun.QueueId.Length, _queueId.Length);
         begun.QueueId[.._queueIdLength].CopyTo(_queueId);
         _storeOpen = true;
-        int n = ReceivedHeader.Write(_scratch, _envelope, _prepared.HostName, _queueId.AsSpan(0, _queueIdLength), _clock.GetUtcNow());
-        _store.Append(_scratch.AsSpan(0, n));
+        // On the stack, not a per-session array: 1.4 KB less for every idle connection.
+        Span<byte> header = stackalloc byte[ReceivedHeader.MaxLength];
+        int n = ReceivedHeader.Write(header, _envelope, _prepared.HostName, _queueId.AsSpan(0, _queueIdLength), _clock.GetUtcNow());
+        _store.Append(header[..n]);
         status = SessionStatus.Continue;
         return true;
     }

@@ -60,7 +60,6 @@ public sealed partial class SmtpSession
     private readonly BdatReader _bdatReader;
     private readonly StoreSink _sink = new();
     private readonly byte[] _queueId = new byte[64];
-    private readonly byte[] _scratch = new byte[ReceivedHeader.MaxLength];
     private readonly int _lineLimit;
 
     private IMessageStore? _store;
