@@ -68,6 +68,9 @@ public sealed class TransportOptions
     /// <see cref="HandlerStatus.StartTls"/>. Null: no TLS (a StartTls answer faults the connection).</summary>
     public X509Certificate2? TlsCertificate { get; set; }
 
+    /// <summary>Intermediate certificates sent with <see cref="TlsCertificate"/> in every handshake (may be null).</summary>
+    public X509Certificate2Collection? TlsIntermediateCertificates { get; set; }
+
     /// <summary>A TLS handshake not finished by then closes the connection (Postfix's smtpd_starttls_timeout
     /// is 300 s; a handshake is a few round trips, so one minute is generous).</summary>
     public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(60);

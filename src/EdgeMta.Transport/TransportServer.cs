@@ -53,7 +53,7 @@ public sealed class TransportServer : IAsyncDisposable
             // Built once: the certificate context (its chain, checked offline) is shared by every handshake.
             TlsOptions = new SslServerAuthenticationOptions
             {
-                ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+                ServerCertificateContext = SslStreamCertificateContext.Create(certificate, options.TlsIntermediateCertificates, offline: true),
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13, // RFC 8996: nothing older
                 ClientCertificateRequired = false,
                 CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
