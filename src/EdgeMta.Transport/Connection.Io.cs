@@ -131,7 +131,6 @@ internal sealed partial class Connection
 
     private void PostSend()
     {
-        _sendArgs.SetBuffer(_sending, _sendOffset, _sendEnd - _sendOffset);
         _sendPending = true;
         Volatile.Write(ref _deadline, Environment.TickCount64 + _server.SendTimeoutMs);
         if (_tls is not null)
@@ -139,6 +138,7 @@ internal sealed partial class Connection
             PostTlsSend();
             return;
         }
+        _sendArgs.SetBuffer(_sending, _sendOffset, _sendEnd - _sendOffset);
         bool pending;
         try
         {

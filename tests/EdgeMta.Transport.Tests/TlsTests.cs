@@ -136,6 +136,20 @@ public sealed class TlsTests
     }
 
     [Fact]
+    public async Task StartTlsFromOnOpenedServesImplicitTls()
+    {
+        // RFC 8314 (port 465 style): the handshake comes first, the greeting after it, encrypted.
+        var handler = new TlsEchoHandler { TlsFirst = true };
+        await using var server = new TestServer(() => handler, o => o.TlsCertificate = Certificate.Value);
+        using TestClient client = await server.ConnectAsync();
+        await using SslStream tls = await HandshakeAsync(client);
+        Assert.Equal("tls ok\r\n", await ReadUntilAsync(tls, "tls ok\r\n"));
+        await WriteAsync(tls, "x\r\nquit\r\n");
+        Assert.Equal("x\r\nbye\r\n", await ReadToEndAsync(tls));
+        Assert.True(await Bounded.UntilAsync(() => Volatile.Read(ref handler.ClosedCount) == 1));
+    }
+
+    [Fact]
     public async Task StartTlsWithoutACertificateFaultsTheConnection()
     {
         var handler = new TlsEchoHandler();
@@ -224,6 +238,17 @@ public sealed class TlsTests
     {
         public readonly List<string> Lines = new();
         public int TlsEstablishedCalls;
+        public bool TlsFirst;
+
+        public override HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output)
+        {
+            if (!TlsFirst)
+            {
+                return base.OnOpened(info, output);
+            }
+            Info = info;
+            return HandlerStatus.StartTls;
+        }
 
         protected override HandlerStatus OnLine(ReadOnlySpan<byte> line, IBufferWriter<byte> output)
         {
