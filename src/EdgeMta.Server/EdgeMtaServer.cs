@@ -43,12 +43,19 @@ public sealed class EdgeMtaServer : IAsyncDisposable
 
     public TransportCounters Counters => _transport.Counters;
 
-    /// <summary>Opens and recovers the spool, loads the recipient directory, then listens.</summary>
+    /// <summary>Opens and recovers the spool, loads the recipient directory, then listens. With
+    /// <paramref name="tls"/> (loaded by the host from --tls-cert/--tls-key, see <see cref="ServerCertificate"/>)
+    /// STARTTLS is advertised and served; the caller keeps ownership of it and disposes it after StopAsync.</summary>
     /// <exception cref="IOException">The spool cannot be opened, or an address cannot be bound.</exception>
-    public static EdgeMtaServer Start(ServerOptions options, ServerLog log)
+    /// <exception cref="ArgumentException">RequireTls without a certificate (the host refuses that at parse time).</exception>
+    public static EdgeMtaServer Start(ServerOptions options, ServerLog log, ServerCertificate? tls = null)
     {
+        if (options.RequireTls && tls is null)
+        {
+            throw new ArgumentException("--require-tls needs a certificate (--tls-cert and --tls-key).", nameof(tls));
+        }
         RecipientDirectory directory = LoadDirectory(options);
-        SmtpSessionOptions sessionOptions = SessionOptionsFrom(options);
+        SmtpSessionOptions sessionOptions = SessionOptionsFrom(options, tlsAvailable: tls is not null);
         var spool = MessageSpool.Open(new SpoolOptions
         {
             Directory = options.SpoolDirectory,
@@ -64,6 +71,8 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             ExemptLoopbackFromAddressLimit = true,
             DefaultIdleTimeout = options.CommandTimeout,
             Log = new TransportLogAdapter(log),
+            TlsCertificate = tls?.Certificate,
+            TlsIntermediateCertificates = tls?.Intermediates,
         };
         foreach (IPEndPoint endpoint in options.Listen) transportOptions.EndPoints.Add(endpoint);
         var transport = new TransportServer(transportOptions, context);
@@ -91,7 +100,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
 
-    internal static SmtpSessionOptions SessionOptionsFrom(ServerOptions o) => new()
+    internal static SmtpSessionOptions SessionOptionsFrom(ServerOptions o, bool tlsAvailable) => new()
     {
         HostName = o.HostName,
         MaxMessageSize = o.MaxMessageSize,
@@ -103,8 +112,8 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         LegacySend = o.LegacySend,
         BareNewlines = o.NormalizeBareNewlines ? Protocol.Data.BareNewlinePolicy.Normalize : Protocol.Data.BareNewlinePolicy.Reject,
         RefuseMail = o.RefuseMail,
-        // STARTTLS is not wired to a TLS stream yet: a configured certificate is refused at start (see host).
-        TlsAvailable = false,
+        // STARTTLS is advertised (and served) only with a certificate loaded (RFC 3207 §4: otherwise 502).
+        TlsAvailable = tlsAvailable,
         RequireTls = o.RequireTls,
         GreetDelay = o.GreetDelay,
     };

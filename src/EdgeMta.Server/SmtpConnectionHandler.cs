@@ -9,6 +9,11 @@
 // pipelined input that waited is processed. Nothing here blocks: the transport may call it on the
 // socket engine's epoll thread.
 //
+// STARTTLS (RFC 3207) is a status, not an I/O step here: the session writes 220 and stops with StartTls
+// (having consumed, and so discarded, anything pipelined after the command); the handler answers the
+// transport's StartTls, which sends the 220, runs the handshake and calls OnTlsEstablished, where the
+// session starts over in state 2 (RFC 3207 §4.2). A failed handshake simply closes the connection.
+//
 // Lifetime: handlers are pooled. A connection can close while its commit is in flight (the client
 // vanished after the dot); the handler then stays out of the pool until the commit completes, so the
 // flusher's completion never touches a handler that already serves someone else.
@@ -41,6 +46,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     private CommitOutcome _outcome;
     private long _openedAt;
     private int _messages;
+    private bool _tls;
 
     public SmtpConnectionHandler(SmtpServerContext context)
     {
@@ -56,6 +62,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
         _connection = info;
         _openedAt = Stopwatch.GetTimestamp();
         _messages = 0;
+        _tls = false;
         _clientAddressLength = 0;
         if (info.RemoteEndPoint?.Address is { } address && address.TryFormat(_clientAddress, out int written))
         {
@@ -100,12 +107,20 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
 
     public HandlerStatus OnShutdown(IBufferWriter<byte> output) => After(_session.OnShutdown(output), output);
 
+    public HandlerStatus OnTlsEstablished(IBufferWriter<byte> output)
+    {
+        _tls = true;
+        _session.OnTlsEstablished();
+        return After(SessionStatus.Continue, output); // nothing to say: the client speaks first (EHLO again)
+    }
+
     public void OnClosed()
     {
         _context.Log.Begin(LogEvent.SessionClosed)
             .Field("conn"u8, _connection.Id)
             .Field("client"u8, ClientAddress)
             .Field("messages"u8, _messages)
+            .Field("tls"u8, _tls ? 1 : 0)
             .Field("ms"u8, (long)Stopwatch.GetElapsedTime(_openedAt).TotalMilliseconds)
             .End();
         AbortOpenMessage();
@@ -141,9 +156,9 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
             case SessionStatus.AwaitingCommit:
                 return StartCommit(output);
             case SessionStatus.StartTls:
-                // No certificate path reaches here yet: the session only offers STARTTLS when options say
-                // TLS is available, and the server does not set that until the TLS stream is wired.
-                return HandlerStatus.Close;
+                // The 220 is in the output; the transport sends it, drops whatever input it still keeps,
+                // and runs the handshake. The session's own timeouts resume after OnTlsEstablished.
+                return HandlerStatus.StartTls;
             default:
                 return HandlerStatus.Close;
         }

@@ -20,7 +20,7 @@ internal sealed partial class Connection
             if (_closed)
             {
                 // Released only when the socket engine holds none of our buffers any more.
-                if (_receivePending || _sendPending)
+                if (_receivePending || _sendPending || _handshakePending)
                 {
                     return DriveResult.Waiting;
                 }
@@ -31,6 +31,10 @@ internal sealed partial class Connection
             {
                 return DriveResult.Waiting; // back-pressure: nothing else until the send completes (deadline set by PostSend)
             }
+            if (_handshakePending)
+            {
+                return DriveResult.Waiting; // deadline set by BeginTlsHandshake
+            }
             if (_sending is not null)
             {
                 PostSend();
@@ -40,6 +44,11 @@ internal sealed partial class Connection
             {
                 _sending = _output.Detach(out _sendEnd);
                 _sendOffset = 0;
+                continue;
+            }
+            if (_tlsRequested)
+            {
+                BeginTlsHandshake(); // the 220 is out; nothing was read since
                 continue;
             }
             if (_draining)
@@ -55,6 +64,12 @@ internal sealed partial class Connection
             if (_closeRequested)
             {
                 BeginDrain();
+                continue;
+            }
+            if (_tlsEstablished)
+            {
+                _tlsEstablished = false;
+                Invoke(Callback.TlsEstablished);
                 continue;
             }
             if (_paused)
@@ -100,7 +115,7 @@ internal sealed partial class Connection
         }
     }
 
-    private enum Callback { Resumed, Shutdown, TimedOut }
+    private enum Callback { Resumed, Shutdown, TimedOut, TlsEstablished }
 
     private void Invoke(Callback callback)
     {
@@ -111,6 +126,7 @@ internal sealed partial class Connection
             {
                 Callback.Resumed => handler.OnResumed(_output),
                 Callback.Shutdown => handler.OnShutdown(_output),
+                Callback.TlsEstablished => handler.OnTlsEstablished(_output),
                 _ => handler.OnTimedOut(_output),
             });
         }
@@ -169,6 +185,9 @@ internal sealed partial class Connection
                 break;
             case HandlerStatus.Close:
                 _closeRequested = true;
+                break;
+            case HandlerStatus.StartTls:
+                RequestTls();
                 break;
         }
     }

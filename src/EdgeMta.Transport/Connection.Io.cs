@@ -1,6 +1,7 @@
 // Receive, send and close on the socket, with SocketAsyncEventArgs. Each Post* either leaves the
 // operation pending (its completion posts a signal) or handles the synchronous result at once and
-// returns to the drive loop.
+// returns to the drive loop. Under TLS the same Post* hand over to the SslStream (Connection.Tls.cs)
+// at one branch each; the plain path is otherwise unchanged.
 using System.Net.Sockets;
 
 namespace EdgeMta.Transport;
@@ -15,23 +16,28 @@ internal sealed partial class Connection
         }
         // Zero-byte receive while nothing is kept: wait for readiness without holding a buffer.
         bool real = _dataReady || _inputEnd > _inputStart || !_server.WaitForDataBeforeTakingBuffer;
+        if (real && !EnsureInputSpace())
+        {
+            Interlocked.Increment(ref _server.Counters._inputOverflows);
+            Close();
+            return;
+        }
+        _receiveZeroByte = !real;
+        _dataReady = false;
+        _receivePending = true;
+        if (_tls is not null)
+        {
+            PostTlsReceive(real);
+            return;
+        }
         if (real)
         {
-            if (!EnsureInputSpace())
-            {
-                Interlocked.Increment(ref _server.Counters._inputOverflows);
-                Close();
-                return;
-            }
             _receiveArgs.SetBuffer(_input, _inputEnd, _input!.Length - _inputEnd);
         }
         else
         {
             _receiveArgs.SetBuffer(Memory<byte>.Empty);
         }
-        _receiveZeroByte = !real;
-        _dataReady = false;
-        _receivePending = true;
         bool pending;
         try
         {
@@ -52,9 +58,19 @@ internal sealed partial class Connection
 
     private void OnReceiveResult()
     {
-        if (_receiveArgs.SocketError != SocketError.Success)
+        int received;
+        if (_tls is null)
         {
-            Close(); // reset, or our own close
+            if (_receiveArgs.SocketError != SocketError.Success)
+            {
+                Close(); // reset, or our own close
+                return;
+            }
+            received = _receiveArgs.BytesTransferred;
+        }
+        else if (!TakeTlsReceive(out received))
+        {
+            Close(); // reset, a bad record, or our own close
             return;
         }
         if (_receiveZeroByte)
@@ -62,7 +78,6 @@ internal sealed partial class Connection
             _dataReady = true; // data, or the FIN: the real receive tells which
             return;
         }
-        int received = _receiveArgs.BytesTransferred;
         if (received == 0)
         {
             Close(); // the peer's FIN: after ours that ends the drain; before it the client has gone
@@ -116,9 +131,14 @@ internal sealed partial class Connection
 
     private void PostSend()
     {
-        _sendArgs.SetBuffer(_sending, _sendOffset, _sendEnd - _sendOffset);
         _sendPending = true;
         Volatile.Write(ref _deadline, Environment.TickCount64 + _server.SendTimeoutMs);
+        if (_tls is not null)
+        {
+            PostTlsSend();
+            return;
+        }
+        _sendArgs.SetBuffer(_sending, _sendOffset, _sendEnd - _sendOffset);
         bool pending;
         try
         {
@@ -139,12 +159,31 @@ internal sealed partial class Connection
 
     private void OnSendResult()
     {
-        if (_sendArgs.SocketError != SocketError.Success)
+        int sent;
+        if (_tls is null)
         {
-            Close();
-            return;
+            if (_sendArgs.SocketError != SocketError.Success)
+            {
+                Close();
+                return;
+            }
+            sent = _sendArgs.BytesTransferred;
         }
-        _sendOffset += _sendArgs.BytesTransferred;
+        else
+        {
+            bool closeNotify = _closeNotifyPending;
+            if (!TakeTlsSend(out sent))
+            {
+                Close();
+                return;
+            }
+            if (closeNotify)
+            {
+                ShutdownSend(); // close_notify is out: now our FIN
+                return;
+            }
+        }
+        _sendOffset += sent;
         if (_sendOffset >= _sendEnd && _sending is not null)
         {
             _server.Buffers.Return(_sending);
@@ -158,6 +197,16 @@ internal sealed partial class Connection
     {
         _draining = true;
         _lingerDeadline = Environment.TickCount64 + _server.LingerTimeoutMs;
+        if (InTlsMode)
+        {
+            PostCloseNotify(); // its completion sends the FIN
+            return;
+        }
+        ShutdownSend();
+    }
+
+    private void ShutdownSend()
+    {
         try
         {
             _socket!.Shutdown(SocketShutdown.Send);

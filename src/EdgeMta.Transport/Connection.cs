@@ -20,16 +20,14 @@
 //   LingerTimeout, then close. Never SO_LINGER: with it close(2) blocks, possibly on the epoll thread.
 //   A fault, a timeout of a send, a reset or stop's deadline close at once.
 //
-// TLS (not implemented yet; how it slots in): STARTTLS (RFC 3207) is a mode switch below the seam. The
-// handler, having consumed every byte up to and including the STARTTLS line (and discarded anything
-// pipelined after it, CVE-2011-0411), would call ConnectionInfo.StartTls() and answer Continue after
-// writing 220. The transport flushes the 220, then moves the connection into stream mode: an SslStream
-// over a NetworkStream on the same socket, AuthenticateAsServerAsync, and from then on a receive is
-// `await stream.ReadAsync(input buffer)` and a send is `await stream.WriteAsync(output)` instead of
-// SocketAsyncEventArgs (the zero-byte wait becomes a zero-byte ReadAsync on the SslStream, which .NET
-// supports). Everything above, the Running word, the drive loop's order of checks, the input/output
-// buffers and every handler callback, stays as it is: only PostReceive/PostSend and their completion
-// sources change, so the protocol code is not touched.
+// TLS: STARTTLS (RFC 3207) is a mode switch below the seam (Connection.Tls.cs). The handler, having
+// consumed every byte up to and including the STARTTLS line (and discarded anything pipelined after it,
+// CVE-2011-0411), writes 220 and answers HandlerStatus.StartTls. The transport flushes the 220, drops any
+// input it still keeps, and moves the connection into stream mode: an SslStream over a NetworkStream on
+// the same socket, AuthenticateAsServerAsync, then IConnectionHandler.OnTlsEstablished; from then on a
+// receive is a ReadAsync on the SslStream (zero-byte waits included) and a send a WriteAsync. Everything
+// above, the Running word, the drive loop's order of checks, the input/output buffers and every handler
+// callback, stays as it is: only PostReceive/PostSend and their completion sources change.
 using System.Net;
 using System.Net.Sockets;
 
@@ -46,7 +44,8 @@ internal sealed partial class Connection : IThreadPoolWorkItem
     internal const long SignalShutdown = 1 << 5;
     internal const long SignalAbort = 1 << 6;
     private const long SignalContinue = 1 << 7;
-    private const long SignalMask = 0xFE;
+    private const long SignalHandshake = 1 << 8;
+    private const long SignalMask = 0x1FE;
 
     internal enum PostResult { Stale, Posted, MustRun }
 
@@ -294,6 +293,11 @@ internal sealed partial class Connection : IThreadPoolWorkItem
             _sendPending = false;
             OnSendResult();
         }
+        if ((signals & SignalHandshake) != 0)
+        {
+            _handshakePending = false;
+            OnHandshakeResult();
+        }
         if ((signals & SignalResume) != 0)
         {
             _resumeRequested = true;
@@ -308,9 +312,9 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         }
         if ((signals & SignalTimer) != 0 && !_closed && Environment.TickCount64 >= _deadline)
         {
-            if (_sendPending || _draining)
+            if (_sendPending || _draining || _handshakePending)
             {
-                // A client that stopped reading, or a FIN that never came.
+                // A client that stopped reading, a FIN that never came, or a TLS handshake that stalled.
                 Interlocked.Increment(ref _server.Counters._timedOut);
                 Close();
             }
@@ -340,6 +344,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem
             }
         }
         ReturnInput();
+        ReleaseTls();
         _output.Reset();
         if (_sending is not null)
         {

@@ -5,6 +5,9 @@
 // are written to an IBufferWriter<byte>; everything written during one pass over the received bytes (a
 // pipelined batch, RFC 2920) leaves in ONE send.
 //
+// TLS is a status too (HandlerStatus.StartTls): the transport switches the connection to a TLS stream and
+// calls OnTlsEstablished; the handler never sees a certificate, a record or a handshake byte.
+//
 // What it is not: the transport knows nothing of lines, commands or SMTP. It never parses, never
 // answers on its own (except through the factory's rejection reply) and never interprets a timeout:
 // it only tells the handler that one happened.
@@ -34,6 +37,17 @@ public enum HandlerStatus
 
     /// <summary>Send what was written, then close gracefully (FIN, then wait briefly for the peer's FIN).</summary>
     Close,
+
+    /// <summary>
+    /// Send what was written (STARTTLS's 220), drop every input byte the transport still keeps (the handler
+    /// consumed what it was offered; anything pipelined after STARTTLS is never offered, CVE-2011-0411), then
+    /// run the TLS handshake as the server with <see cref="TransportOptions.TlsCertificate"/>. On success the
+    /// next callback is <see cref="IConnectionHandler.OnTlsEstablished"/> and every byte after it moves
+    /// through TLS, with the same contract as before; on failure or timeout the connection closes (OnClosed).
+    /// Valid from OnOpened (implicit TLS, RFC 8314), OnReceived and OnResumed, once per connection, and only
+    /// with a certificate configured; anywhere else it faults the connection.
+    /// </summary>
+    StartTls,
 }
 
 /// <summary>Why the transport turned a connection away at accept.</summary>
@@ -72,6 +86,11 @@ public interface IConnectionHandler
     /// Answer Close when the session may go now, Continue to finish what it is doing first (and answer
     /// Close later); the transport closes whatever is left when the stop deadline passes.</summary>
     HandlerStatus OnShutdown(IBufferWriter<byte> output);
+
+    /// <summary>The TLS handshake asked for with <see cref="HandlerStatus.StartTls"/> succeeded (RFC 3207 §4.2:
+    /// the protocol starts over). Nothing has been read since the handler's StartTls. The default does
+    /// nothing, for handlers that never ask for TLS.</summary>
+    HandlerStatus OnTlsEstablished(IBufferWriter<byte> output) => HandlerStatus.Continue;
 
     /// <summary>Always called exactly once, last, after the socket is closed. Release resources here.</summary>
     void OnClosed();

@@ -11,6 +11,8 @@ public sealed class TransportCounters
     internal long _timedOut;
     internal long _faulted;
     internal long _inputOverflows;
+    internal long _tlsEstablished;
+    internal long _tlsFailed;
 
     /// <summary>Admitted connections currently open (rejected ones are not counted).</summary>
     public long Open => Volatile.Read(ref _open);
@@ -29,4 +31,10 @@ public sealed class TransportCounters
 
     /// <summary>Connections closed because their handler let unconsumed input grow past MaxInputBytes.</summary>
     public long InputOverflows => Volatile.Read(ref _inputOverflows);
+
+    /// <summary>TLS handshakes that succeeded.</summary>
+    public long TlsEstablished => Volatile.Read(ref _tlsEstablished);
+
+    /// <summary>TLS handshakes that failed or timed out (each closed its connection).</summary>
+    public long TlsFailed => Volatile.Read(ref _tlsFailed);
 }

@@ -1,5 +1,6 @@
 // Settings read once, when the server is built; the hot path only reads the precomputed fields.
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 
 namespace EdgeMta.Transport;
 
@@ -62,6 +63,17 @@ public sealed class TransportOptions
 
     /// <summary>First pause after accept fails for lack of descriptors or memory; doubles up to 1 s.</summary>
     public TimeSpan AcceptBackoff { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The server certificate, with its private key, for connections whose handler answers
+    /// <see cref="HandlerStatus.StartTls"/>. Null: no TLS (a StartTls answer faults the connection).</summary>
+    public X509Certificate2? TlsCertificate { get; set; }
+
+    /// <summary>Intermediate certificates sent with <see cref="TlsCertificate"/> in every handshake (may be null).</summary>
+    public X509Certificate2Collection? TlsIntermediateCertificates { get; set; }
+
+    /// <summary>A TLS handshake not finished by then closes the connection (Postfix's smtpd_starttls_timeout
+    /// is 300 s; a handshake is a few round trips, so one minute is generous).</summary>
+    public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Where the transport reports what it cannot return to anyone (faults, accept trouble).</summary>
     public ITransportLog Log { get; set; } = NullTransportLog.Instance;

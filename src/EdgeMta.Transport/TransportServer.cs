@@ -8,7 +8,9 @@
 // waits for them up to the deadline and then closes the rest. Nothing here throws at a client's
 // behaviour; only Start throws (a bind that fails).
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Microsoft.Extensions.ObjectPool;
 
 namespace EdgeMta.Transport;
@@ -41,6 +43,23 @@ public sealed class TransportServer : IAsyncDisposable
         DefaultIdleTimeoutMs = ToMilliseconds(options.DefaultIdleTimeout);
         SendTimeoutMs = ToMilliseconds(options.SendTimeout);
         LingerTimeoutMs = ToMilliseconds(options.LingerTimeout);
+        TlsHandshakeTimeoutMs = ToMilliseconds(options.TlsHandshakeTimeout);
+        if (options.TlsCertificate is { } certificate)
+        {
+            if (!certificate.HasPrivateKey)
+            {
+                throw new ArgumentException("The TLS certificate has no private key.", nameof(options));
+            }
+            // Built once: the certificate context (its chain, checked offline) is shared by every handshake.
+            TlsOptions = new SslServerAuthenticationOptions
+            {
+                ServerCertificateContext = SslStreamCertificateContext.Create(certificate, options.TlsIntermediateCertificates, offline: true),
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13, // RFC 8996: nothing older
+                ClientCertificateRequired = false,
+                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                AllowRenegotiation = false,
+            };
+        }
         Buffers = new PinnedBufferPool(4096, Math.Max(options.MaxInputBytes, options.MaxOutputBytes), options.MaxRetainedBuffersPerSize);
         _connections = new DefaultObjectPool<Connection>(new ConnectionPolicy(this), options.MaxRetainedConnections);
         Table = new ConnectionTable(options.TimerPeriod, options.Log);
@@ -66,6 +85,10 @@ public sealed class TransportServer : IAsyncDisposable
     internal int DefaultIdleTimeoutMs { get; }
     internal int SendTimeoutMs { get; }
     internal int LingerTimeoutMs { get; }
+    internal int TlsHandshakeTimeoutMs { get; }
+
+    /// <summary>Null when no certificate is configured; shared, read-only, by every handshake.</summary>
+    internal SslServerAuthenticationOptions? TlsOptions { get; }
 
     /// <summary>Binds and listens on every endpoint, then starts accepting. Throws SocketException if a bind fails.</summary>
     public void Start()

@@ -3,6 +3,7 @@
 // tests wait for; every log line comes after it.
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 using EdgeMta.Server;
 using EdgeMta.Server.Logging;
@@ -13,12 +14,32 @@ internal static partial class ServeCommand
 {
     public static async Task<int> RunAsync(ServerOptions options, CancellationToken cancellation)
     {
-        if (options.TlsCertificateFile is not null || options.RequireTls)
+        // The certificate is read once, before anything listens. A file that cannot be read is a failure to
+        // start (exit 1, as for the spool); contents that are no usable certificate and key are a bad
+        // command line (exit 2): the operator named the wrong files.
+        ServerCertificate? tls = null;
+        if (options.TlsCertificateFile is not null && options.TlsKeyFile is not null)
         {
-            // Honest refusal rather than a flag that does nothing: the TLS stream is not wired yet.
-            Console.Error.WriteLine("edgemta: STARTTLS (--tls-cert, --tls-key, --require-tls) is not available in this build");
-            return HostCommands.UsageError;
+            try
+            {
+                tls = ServerCertificate.Load(options.TlsCertificateFile, options.TlsKeyFile);
+            }
+            catch (CryptographicException e)
+            {
+                Console.Error.WriteLine($"edgemta: --tls-cert/--tls-key: not a usable PEM certificate and matching unencrypted private key ({e.Message})");
+                return HostCommands.UsageError;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"edgemta: cannot read the TLS certificate or key: {e.Message}");
+                return 1;
+            }
+            if (tls.Certificate.NotAfter < DateTime.Now)
+            {
+                Console.Error.WriteLine($"edgemta: warning: the TLS certificate expired on {tls.Certificate.NotAfter:yyyy-MM-dd}");
+            }
         }
+        using ServerCertificate? ownedTls = tls;
         RaiseOpenFileLimit();
 
         Stream stdout = Console.OpenStandardOutput();
@@ -26,7 +47,7 @@ internal static partial class ServeCommand
         EdgeMtaServer server;
         try
         {
-            server = EdgeMtaServer.Start(options, log);
+            server = EdgeMtaServer.Start(options, log, tls);
         }
         catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidDataException)
         {

@@ -74,6 +74,9 @@ internal sealed class ServeFlags
         {
             bool cert = r.GetResult(TlsCert) is not null, key = r.GetResult(TlsKey) is not null;
             if (cert != key) r.AddError("--tls-cert and --tls-key go together");
+            if (r.GetValue(RequireTls) && !cert) r.AddError("--require-tls needs a certificate: --tls-cert FILE --tls-key FILE");
+            if (r.GetValue(TlsCert) is { Exists: false } certFile) r.AddError($"--tls-cert: no such file {certFile.FullName}");
+            if (r.GetValue(TlsKey) is { Exists: false } keyFile) r.AddError($"--tls-key: no such file {keyFile.FullName}");
             if (r.GetValue(Recipients) is { Exists: false } file) r.AddError($"--recipients: no such file {file.FullName}");
         });
     }

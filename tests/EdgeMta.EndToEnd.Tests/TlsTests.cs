@@ -8,7 +8,7 @@ namespace EdgeMta.EndToEnd.Tests;
 /// </summary>
 public sealed class TlsTests(ITestOutputHelper output)
 {
-    [Fact(Skip = "STARTTLS is not wired to a TLS stream yet: the binary refuses --tls-cert (see TlsFlagsAreRefusedUntilStartTlsIsWired)")]
+    [Fact]
     public async Task SwaksDeliversOverStartTlsAndTheMessageIsStoredByteForByte()
     {
         await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, TestCertificate.Flags);
@@ -23,7 +23,7 @@ public sealed class TlsTests(ITestOutputHelper output)
         Mail.AssertExportedExactly(export, [new SentMessage(s.QueueId(), s.SentMessage(), "tls@example.com", ["b@example.org"])]);
     }
 
-    [Fact(Skip = "STARTTLS is not wired to a TLS stream yet: the binary refuses --tls-cert (see TlsFlagsAreRefusedUntilStartTlsIsWired)")]
+    [Fact]
     public async Task PlaintextPipelinedAfterStartTlsIsDiscardedNotExecuted()
     {
         await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, TestCertificate.Flags);
@@ -44,7 +44,7 @@ public sealed class TlsTests(ITestOutputHelper output)
         await c.CommandAsync("QUIT", 221);
     }
 
-    [Fact(Skip = "STARTTLS is not wired to a TLS stream yet: the binary refuses --tls-cert (see TlsFlagsAreRefusedUntilStartTlsIsWired)")]
+    [Fact]
     public async Task RequireTlsRefusesMailWith530UntilStartTls()
     {
         await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, [.. TestCertificate.Flags, "--require-tls"]);
@@ -64,15 +64,46 @@ public sealed class TlsTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task TlsFlagsAreRefusedUntilStartTlsIsWired()
+    public async Task RequireTlsWithoutACertificateIsABadCommandLine()
     {
-        // A flag that silently did nothing would leave an operator believing mail is encrypted.
-        string spool = Directory.CreateTempSubdirectory("edgemta-e2e-tls-").FullName;
-        ToolResult run = await ToolRun.RunAsync(EdgeMtaBinary.Require(), ["--listen", "127.0.0.1:0", "--spool", spool, .. TestCertificate.Flags],
-            TimeSpan.FromSeconds(10), output);
-        Directory.Delete(spool, recursive: true);
+        // A server that demands TLS it cannot offer would refuse every message: say so at start instead.
+        ToolResult run = await RunToExitAsync(["--require-tls"]);
         Assert.Equal(2, run.ExitCode);
-        Assert.Contains("STARTTLS", run.StandardError, StringComparison.Ordinal);
+        Assert.Contains("--require-tls", run.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AKeyThatDoesNotMatchTheCertificateIsABadCommandLine()
+    {
+        string dir = Directory.CreateTempSubdirectory("edgemta-e2e-tls-").FullName;
+        try
+        {
+            string[] first = TestCertificate.Write(dir);
+            string otherDir = Directory.CreateDirectory(Path.Combine(dir, "other")).FullName;
+            string[] second = TestCertificate.Write(otherDir);
+            ToolResult run = await RunToExitAsync(["--tls-cert", first[1], "--tls-key", second[3]]);
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains("--tls-cert", run.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("listening on", run.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private async Task<ToolResult> RunToExitAsync(string[] flags)
+    {
+        string spool = Directory.CreateTempSubdirectory("edgemta-e2e-tls-").FullName;
+        try
+        {
+            return await ToolRun.RunAsync(EdgeMtaBinary.Require(), ["--listen", "127.0.0.1:0", "--spool", spool, .. flags],
+                TimeSpan.FromSeconds(10), output);
+        }
+        finally
+        {
+            Directory.Delete(spool, recursive: true);
+        }
     }
 
     [Fact]

@@ -225,5 +225,7 @@ internal class EchoLineHandler : IConnectionHandler
         return HandlerStatus.Close;
     }
 
+    public virtual HandlerStatus OnTlsEstablished(IBufferWriter<byte> output) => HandlerStatus.Continue;
+
     public void OnClosed() => Interlocked.Increment(ref ClosedCount);
 }
