@@ -10,7 +10,6 @@ using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
 using EdgeMta.Spool;
 using EdgeMta.Transport;
-using ProtocolVrfy = EdgeMta.Protocol.VrfyMode;
 
 namespace EdgeMta.Server;
 
@@ -107,7 +106,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         MaxRecipients = o.MaxRecipients,
         CommandTimeout = o.CommandTimeout,
         DataTimeout = o.DataTimeout,
-        Vrfy = o.Vrfy switch { VrfyMode.Enabled => ProtocolVrfy.Enabled, VrfyMode.Disabled => ProtocolVrfy.Disabled, _ => ProtocolVrfy.Ambiguous },
+        Vrfy = o.Vrfy,
         ExpnEnabled = o.ExpnEnabled,
         LegacySend = o.LegacySend,
         BareNewlines = o.NormalizeBareNewlines ? Protocol.Data.BareNewlinePolicy.Normalize : Protocol.Data.BareNewlinePolicy.Reject,

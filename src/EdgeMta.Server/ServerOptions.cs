@@ -1,9 +1,7 @@
 using System.Net;
+using EdgeMta.Protocol;
 
 namespace EdgeMta.Server;
-
-/// <summary>What `--vrfy` makes of VRFY (PROTOCOL.md "Other commands and replies").</summary>
-public enum VrfyMode { Ambiguous, Enabled, Disabled }
 
 /// <summary>
 /// Everything the command line says about one server, read once at start. The host fills it from flags;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Net;
+using EdgeMta.Protocol;
 using EdgeMta.Server;
 
 namespace EdgeMta;
