@@ -32,6 +32,9 @@ public sealed class InMemoryMessageStore : IMessageStore
     public bool InProgress => _envelope != null;
     /// <summary>The next Begin answers this instead of starting (then resets to Started).</summary>
     public StoreBeginStatus NextBegin { get; set; } = StoreBeginStatus.Started;
+
+    /// <summary>What <see cref="IMessageStore.HasRoomForMessage"/> answers (tests set it false for "disk full").</summary>
+    public bool HasRoomForMessage { get; set; } = true;
     /// <summary>The text of the message in progress.</summary>
     public ReadOnlySpan<byte> Current => _buffer.AsSpan(0, _length);
 

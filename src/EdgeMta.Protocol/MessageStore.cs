@@ -49,6 +49,13 @@ public enum CommitOutcome : byte
 /// <summary>Where a session's messages go; one per connection, or shared if the implementation is thread-safe per session.</summary>
 public interface IMessageStore
 {
+    /// <summary>
+    /// Whether a new message would fit now (a cheap check: the spool samples free space periodically).
+    /// False makes MAIL answer 452 4.3.1 (issue 3: below the free-space floor), so a client learns before
+    /// sending its data; Begin still reports Full if space runs out in between.
+    /// </summary>
+    bool HasRoomForMessage { get; }
+
     StoreBeginResult Begin(Envelope envelope);
     /// <summary>Message octets, unstuffed, the Received: header first. The span is valid only during the call.</summary>
     void Append(ReadOnlySpan<byte> octets);

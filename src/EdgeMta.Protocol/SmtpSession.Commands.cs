@@ -150,6 +150,12 @@ public sealed partial class SmtpSession
         {
             return RefuseStatus(Replies.SenderRefused, output);
         }
+        if (!_store!.HasRoomForMessage)
+        {
+            // RFC 5321 §4.2.5 / RFC 3463 4.3.1: a temporary local condition, not the client's error.
+            output.Write(Replies.StoreFull);
+            return SessionStatus.Continue;
+        }
         _envelope.BeginTransaction(mailbox, parameters, in parsed);
         _recipientTried = false;
         _state = SmtpState.SenderApproved;

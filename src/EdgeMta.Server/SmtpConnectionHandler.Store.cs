@@ -14,7 +14,7 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
     private SpoolMessage? _message;
     private long _messageStartedAt;
 
-    public bool HasRoom => _context.Spool.HasRoomForNewMessage;
+    public bool HasRoomForMessage => _context.Spool.HasRoomForNewMessage;
 
     public StoreBeginResult Begin(Envelope envelope)
     {

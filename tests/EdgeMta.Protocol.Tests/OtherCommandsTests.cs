@@ -122,6 +122,18 @@ public class OtherCommandsTests
     }
 
     [Fact]
+    public void MailWhenTheStoreHasNoRoomIs452AndTheSessionStaysInWait()
+    {
+        SessionDriver d = Greeted();
+        d.Store.HasRoomForMessage = false;
+        Assert.Equal("452 4.3.1 Insufficient system storage\r\n", d.Send("MAIL FROM:<a@bar.com>\r\n"));
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+        Assert.Equal(0, d.Session.ErrorCount);
+        d.Store.HasRoomForMessage = true;
+        Assert.StartsWith("250", d.Send("MAIL FROM:<a@bar.com>\r\n"));
+    }
+
+    [Fact]
     public void RcptPastTheOvershootAllowanceCountsTowardTheErrorLimitAndCloses()
     {
         var options = new SmtpSessionOptions { HostName = "foo.com", MaxRecipients = 1, RecipientOvershootLimit = 2, ErrorLimit = 2 };
