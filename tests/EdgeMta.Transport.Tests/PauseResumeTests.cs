@@ -54,12 +54,14 @@ public sealed class PauseResumeTests
     public async Task PausedConnectionDoesNotTimeOut()
     {
         var handler = new CommitHandler(CommitHandler.ResumeMode.Later);
-        await using var server = new TestServer(() => handler, o => o.DefaultIdleTimeout = TimeSpan.FromMilliseconds(200));
+        // A 1 s timeout, then paused for 3 s: the pause outlasts the timeout three times, and the client has
+        // a whole second (not 200 ms) between connecting and pausing, so a loaded CI machine cannot fake a timeout.
+        await using var server = new TestServer(() => handler, o => o.DefaultIdleTimeout = TimeSpan.FromSeconds(1));
         using TestClient client = await server.ConnectAsync();
         await client.ReadUntilAsync("hello\r\n");
         await client.SendAsync("commit\r\n");
         Assert.True(await Bounded.UntilAsync(() => handler.Paused));
-        await Task.Delay(700);
+        await Task.Delay(3000);
         Assert.Equal(0, handler.TimedOutCalls);
         handler.Release.Set();
         Assert.Equal("committed\r\nresumed\r\n", await client.ReadUntilAsync("resumed\r\n"));

@@ -19,13 +19,15 @@ public sealed class TimeoutTests
     [Fact]
     public async Task InputKeepsAnIdleConnectionAlive()
     {
-        var handler = new ShortTimeoutHandler();
+        // 2 s timeout, a line every 300 ms for 4.8 s in all: the gaps keep a 6x margin, so a loaded CI
+        // machine stretching a delay cannot fake a timeout, while the whole run outlasts the timeout twice.
+        var handler = new ShortTimeoutHandler(TimeSpan.FromSeconds(2));
         await using var server = new TestServer(() => handler);
         using TestClient client = await server.ConnectAsync();
         await client.ReadUntilAsync("hello\r\n");
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 16; i++)
         {
-            await Task.Delay(150); // well under the 500 ms timeout, 1.2 s in all
+            await Task.Delay(300);
             await client.SendAsync("ping\r\n");
             await client.ReadUntilAsync("ping\r\n");
         }
@@ -67,11 +69,13 @@ public sealed class TimeoutTests
         Assert.True(await Bounded.UntilAsync(() => server.Server.Buffers.Outstanding == 0));
     }
 
-    private sealed class ShortTimeoutHandler : EchoLineHandler
+    private sealed class ShortTimeoutHandler(TimeSpan timeout) : EchoLineHandler
     {
+        public ShortTimeoutHandler() : this(TimeSpan.FromMilliseconds(500)) { }
+
         public override HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output)
         {
-            info.SetIdleTimeout(TimeSpan.FromMilliseconds(500));
+            info.SetIdleTimeout(timeout);
             return base.OnOpened(info, output);
         }
     }
