@@ -183,7 +183,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
         return HandlerStatus.Pause;
     }
 
-    // On the spool's flusher thread: record the outcome and wake the connection; never write here.
+    // On the spool's flusher thread: record the outcome and resume the connection, which writes the reply
+    // (OnResumed) on this same thread unless another thread is driving it.
     private void OnCommitted()
     {
         _outcome = TakeCommitOutcome();

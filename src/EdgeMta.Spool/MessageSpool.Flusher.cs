@@ -1,6 +1,6 @@
 // Group commit (RFC 5321 §6.1 durability at the price of one flush per batch, not per message).
 // One dedicated thread: it takes every commit queued since its last flush, msyncs one page range per
-// segment touched, and completes each commit's ValueTask. Commits that arrive during a flush form the
+// segment touched, and completes each commit's ValueTask right there. Commits that arrive during a flush form the
 // next batch, so the batch grows with the load and no writer thread ever blocks (PERF-NOTES.md:
 // k=64 records per flush gives about 19x the per-message rate of k=1).
 // The range flushed for a segment starts at the lower of its watermark and the batch's first record: the
@@ -44,6 +44,8 @@ public sealed partial class MessageSpool
             _stopping = true;
             Monitor.Pulse(_flushGate);
         }
+        // Disposed from a commit's continuation, which runs on the flusher: it finishes the queue and exits.
+        if (Thread.CurrentThread == _flusher) return;
         _flusher.Join();
     }
 
@@ -147,44 +149,10 @@ public sealed partial class MessageSpool
             // later, so a restart does not find these as well (a duplicate, at worst, if it already did).
             foreach (var m in batch) m.Uncommit();
         }
-        // One thread-pool work item for the whole batch, not one per message: every wakeup of a pool thread
-        // costs a context switch (the largest item in a profile of 20 sessions), and the continuations only
-        // post their connection's reply, which is short.
-        if (batch.Count == 1)
-        {
-            batch[0].CompleteFlush(result);
-            return;
-        }
-        BatchCompletion completion = RentCompletion();
-        foreach (var m in batch)
-        {
-            m.SetFlushResult(result);
-            completion.Messages.Add(m);
-        }
-        ThreadPool.UnsafeQueueUserWorkItem(completion, preferLocal: false);
-    }
-
-    private readonly Stack<BatchCompletion> _completions = new();
-
-    private BatchCompletion RentCompletion()
-    {
-        lock (_completions)
-        {
-            return _completions.Count > 0 ? _completions.Pop() : new BatchCompletion(this);
-        }
-    }
-
-    /// <summary>Completes the commits of one flushed batch, in order, on one pool thread.</summary>
-    private sealed class BatchCompletion(MessageSpool spool) : IThreadPoolWorkItem
-    {
-        public readonly List<SpoolMessage> Messages = new(64);
-
-        public void Execute()
-        {
-            foreach (SpoolMessage m in Messages) m.Deliver();
-            Messages.Clear();
-            lock (spool._completions) spool._completions.Push(this);
-        }
+        // Completed here, on this thread: the continuation (the server's posts its connection's reply and
+        // drives the connection) runs at once. A hop to the thread pool instead cost a wakeup per batch and
+        // two to three times the context switches per message (issue 5).
+        foreach (var m in batch) m.CompleteFlush(result);
     }
 
     private int _earlyError;

@@ -8,13 +8,14 @@
 // a zero commit word, which every reader skips (FORMAT.md).
 // Lifetime: pooled. The message returns to the pool when Abort() is called or when the result of
 // CommitAsync() has been taken (await). Copy QueueId before awaiting the commit if it is needed after.
+// Threads: the commit's continuation runs on the flusher thread, inline, as soon as the flush is done.
 using System.Buffers.Binary;
 using System.Threading.Tasks.Sources;
 using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
 
-public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThreadPoolWorkItem
+public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
 {
     private enum Phase : byte { Idle, Buffering, Streaming, Flushing, Full, Failed }
 
@@ -36,8 +37,7 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThrea
     {
         _spool = spool;
         _first = GC.AllocateUninitializedArray<byte>(Math.Max(256, firstBufferSize), pinned: true);
-        // The flusher hands each completion to the thread pool as this object itself (IThreadPoolWorkItem:
-        // no allocation), and the continuation then runs inline there, never on the flusher thread.
+        // The continuation runs inline on the flusher thread when the flush completes (MessageSpool.Flusher.cs).
         _core.RunContinuationsAsynchronously = false;
     }
 
@@ -150,7 +150,8 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThrea
     }
 
     /// <summary>Makes the message durable. Committed means the caller may answer 250; the result is shared by
-    /// every commit of the same flush. Completes without allocating; await it exactly once.</summary>
+    /// every commit of the same flush. Completes without allocating; await it exactly once. With sync
+    /// always the continuation runs on the spool's flusher thread: keep it short and never block in it.</summary>
     public ValueTask<CommitResult> CommitAsync()
     {
         CloseEnvelope();
@@ -212,31 +213,16 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>, IThrea
     internal long FlushStart => _offset;
     internal long FlushEnd => _offset + SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
 
-    private CommitResult _flushResult;
-
     internal void Uncommit()
         => Volatile.Write(ref *(ulong*)(_segment!.Base + _offset + SpoolFormat.SlotSize), 0UL);
 
+    /// <summary>Ends the commit: the awaiting continuation runs now, on the calling (flusher) thread.</summary>
     internal void CompleteFlush(CommitResult result)
     {
         _segment!.Release();
         _segment = null;
-        _flushResult = result;
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        _core.SetResult(result);
     }
-
-    /// <summary>Records the flush's outcome; <see cref="Deliver"/> later runs the waiter's continuation.</summary>
-    internal void SetFlushResult(CommitResult result)
-    {
-        _segment!.Release();
-        _segment = null;
-        _flushResult = result;
-    }
-
-    /// <summary>Runs the continuation of whoever awaits the commit, on the calling (pool) thread.</summary>
-    internal void Deliver() => _core.SetResult(_flushResult);
-
-    void IThreadPoolWorkItem.Execute() => _core.SetResult(_flushResult);
 
     private void Recycle()
     {

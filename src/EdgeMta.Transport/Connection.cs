@@ -7,8 +7,9 @@
 //   no bit is left (Connection.Drive.cs). A post carrying an old generation is refused, which is what
 //   makes a late Resume() on a pooled, reused object harmless.
 // - I/O completions drive the connection on the thread that completed them (the epoll thread with
-//   inline completions, a pool thread without); Resume, the timer and stop queue the drive to the
-//   thread pool, so the spool's commit thread never runs protocol code.
+//   inline completions, a pool thread without); Resume drives it on the thread that called Resume (the
+//   spool's flusher: the reply goes out without a thread hop); the timer and stop queue the drive to
+//   the thread pool.
 // - Socket outcomes are values: SocketError and BytesTransferred are read, never thrown. Synchronous
 //   completions are handled by the drive loop itself, never by recursion.
 // - An idle connection waits with a zero-byte receive and holds no buffer; a buffer is taken only when
@@ -178,15 +179,12 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         return result;
     }
 
-    // On a pool thread already (the spool completes commits there), drive the connection right here: queueing
-    // it would only wake another pool thread for the same work. Anywhere else (a dedicated thread, the epoll
-    // thread), hand it to the pool as before.
+    // Resume drives the connection on the calling thread when nobody else owns it: the spool's flusher,
+    // which completes commits, then sends the 250 itself. Queueing the drive to the pool instead cost a
+    // pool-thread wakeup per batch (issue 5: 10 context switches per message against 3). A turn that would
+    // run long (many synchronous receives) still yields to the pool (Drive).
     internal bool RequestResume(int generation)
     {
-        if (!Thread.CurrentThread.IsThreadPoolThread)
-        {
-            return PostFromOutside(generation, SignalResume) != PostResult.Stale;
-        }
         PostResult result = Post(generation, SignalResume);
         if (result == PostResult.MustRun)
         {

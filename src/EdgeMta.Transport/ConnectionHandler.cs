@@ -140,7 +140,10 @@ public readonly struct ConnectionInfo
 
     /// <summary>
     /// Ends a Pause: the transport will call OnResumed. Safe from any thread, and before the callback
-    /// that answered Pause has returned. Returns false if this connection has already closed.
+    /// that answered Pause has returned. When no other thread is driving the connection, OnResumed and
+    /// the send that follows run on the calling thread, before Resume returns: call it from a thread that
+    /// may do that work (never while holding a lock the handler takes). Returns false if this connection
+    /// has already closed.
     /// </summary>
     public bool Resume() => _connection is not null && _connection.RequestResume(_generation);
 
