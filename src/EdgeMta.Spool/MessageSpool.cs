@@ -1,15 +1,15 @@
 // The spool: every accepted message lives here until the next hop takes it (RFC 5321 §6.1: after 250 the
 // server MUST NOT lose it, even if the host crashes).
-// What it does: appends messages to memory-mapped, pre-allocated segment files (Segment.cs), makes them
-// durable with one msync shared by every commit that arrived while the previous flush ran (group commit,
-// MessageSpool.Flusher.cs), and checks or repairs every segment before it serves (SpoolRecovery.cs).
+// What it does: appends messages to pre-allocated, memory-mapped segment files (Segment.cs: pwrite in,
+// msync of the mapped range out), makes them durable with one msync shared by every commit that arrived
+// while the previous flush ran (group commit, MessageSpool.Flusher.cs), and checks or repairs every segment before it serves (SpoolRecovery.cs).
 // What it does not do: it knows nothing of SMTP or sockets. The envelope is fields of bytes; size limits,
 // reply codes and retries are the session's. Reading for delivery is SpoolReader's, offline.
 // How it fails: never with a 5xx meaning. Commits return Full (ENOSPC/EDQUOT: 452 4.3.1) or Failed
 // (any other I/O error: 451 4.3.0). A failed flush fails its whole batch and retires the segment: after a
 // failed fsync the page cache proves nothing, so the spool moves to a fresh segment and keeps serving.
-// Threads: Begin/Append/Commit from any number of sessions; a lock guards only the segment tail (a few
-// stores per reservation); the one flusher thread owns the msync calls.
+// Threads: Begin/Append/Commit from any number of sessions; a lock guards only the segment tail (one
+// pwrite per reservation: slot 0, or a whole small record); the one flusher thread owns the msync calls.
 using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
@@ -146,6 +146,11 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     /// <summary>Reserves a region of <paramref name="length"/> bytes (a multiple of 64) at a segment tail and
     /// writes its slot 0. The caller owns one reference to the segment. Returns 0 or an errno.</summary>
     internal int Reserve(long length, out Segment? segment, out long offset)
+        => Reserve(length, default, default, out segment, out offset);
+
+    /// <summary>Reserves a region and writes slot 0, then <paramref name="slot1"/> and <paramref name="payload"/>
+    /// after it, in one pwritev under the lock: a whole small record but its commit word.</summary>
+    internal int Reserve(long length, ReadOnlySpan<byte> slot1, ReadOnlySpan<byte> payload, out Segment? segment, out long offset)
     {
         segment = null;
         offset = 0;
@@ -159,8 +164,9 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
             err = CreateSegment(size, out var own);
             if (err != 0) return err;
             offset = SpoolFormat.SegmentHeaderSize;
+            err = WriteRegionStart(own!, offset, length, slot1, payload);
+            if (err != 0) { own!.Release(); return err; }
             own!.Tail = offset + length;
-            own.WriteReservation(offset, (uint)length);
             segment = own;   // the creation reference is the region's
             return 0;
         }
@@ -176,12 +182,27 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
                 _current = s = fresh!;
             }
             offset = s.Tail;
+            err = WriteRegionStart(s, offset, length, slot1, payload);
+            if (err != 0)
+            {
+                // Slot 0 may be half there: nothing more goes into this segment, or a walk could stop short.
+                s.Retired = true;
+                return err;
+            }
             s.Tail += length;
-            s.WriteReservation(offset, (uint)length);
             s.AddRef();
             segment = s;
             return 0;
         }
+    }
+
+    private static int WriteRegionStart(Segment s, long offset, long length, ReadOnlySpan<byte> slot1, ReadOnlySpan<byte> payload)
+    {
+        if (slot1.IsEmpty) return s.WriteReservation(offset, (uint)length);
+        Span<byte> header = stackalloc byte[SpoolFormat.RecordHeaderSize];
+        SpoolFormat.WriteSlot0(header, s.Salt, offset, (uint)length);
+        slot1.CopyTo(header[SpoolFormat.SlotSize..]);
+        return s.Write(offset, header, payload);
     }
 
     /// <summary>Tests only: an errno to fail segment creation or a flush with, where no real fault is at hand.</summary>
@@ -202,8 +223,9 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         lock (_gate)
         {
             if (segment.Tail != offset + length) return;
-            segment.ShrinkReservation(offset, (uint)newLength);
-            segment.Tail = offset + newLength;
+            // Only when the new extent word is written: otherwise the region keeps its full length.
+            if (segment.ShrinkReservation(offset, (uint)newLength) == 0) segment.Tail = offset + newLength;
+            else segment.Retired = true;   // the word may be torn: nothing more goes here
         }
     }
 

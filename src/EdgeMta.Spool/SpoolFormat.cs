@@ -4,8 +4,8 @@
 // commit header (slot 1: all zero until the record is committed). Both slots are 64 bytes and 64-byte
 // aligned, so each lies inside one 512-byte sector and reaches the disk whole or not at all.
 // The two words that change after a region is written (slot 0's extent word when a tail region is
-// shrunk, slot 1's commit word when a record is committed, consumed or quarantined) are single aligned
-// 8-byte stores, so a concurrent msync never captures half of one.
+// shrunk, slot 1's commit word when a record is committed, consumed or quarantined) are rewritten alone,
+// 8 aligned bytes each, and only before the flush that makes the record acknowledged.
 // Every header checksum binds the header to its segment salt (random per segment) and its offset: a
 // message body that carries header-shaped bytes cannot pass for a record during a resynchronising scan.
 using System.Buffers.Binary;
@@ -86,7 +86,7 @@ internal static class SpoolFormat
         return length | ((ulong)Crc32C.Bound(f, salt, offset) << 32);
     }
 
-    /// <summary>Whole slot 0 for tools that write with pwrite (recovery); the writer stores the word last.</summary>
+    /// <summary>Whole slot 0, extent word included, as the writer and recovery write it (one 64-byte pwrite).</summary>
     public static void WriteSlot0(Span<byte> s, ulong salt, long offset, uint length)
     {
         WriteSlot0Body(s, salt);
@@ -109,7 +109,7 @@ internal static class SpoolFormat
     // ---- slot 1 (commit header): commit word u64 at 0 (low 32 bits: state; high 32 bits: crc32c of
     //      bytes 8..63 and the state, bound to salt and offset), payload length u32 at 8, envelope length
     //      u32 at 12, payload crc32c u32 at 16, reserved u32, arrival unix ms i64 at 24, queue id 16 bytes
-    //      ASCII zero-padded at 32, reserved to 64. The commit word is written last, in one store.
+    //      ASCII zero-padded at 32, reserved to 64. The commit word is written last, alone.
     public const int CommitWordOffset = 0;
 
     public static void WriteSlot1Fields(Span<byte> s, uint payloadLength, uint envelopeLength, uint payloadCrc, long arrivalMs, ReadOnlySpan<byte> queueId)

@@ -1,11 +1,12 @@
 // One message being received: envelope, then DATA octets as they arrive, then commit or abort.
 // Where the bytes go: the first FirstBufferSize octets (envelope included) gather in a pooled buffer, so a
-// typical message is copied into the segment once at commit, exactly sized and packed beside the others
-// (dense pages make the shared msync cheap). A message that outgrows the buffer reserves a mapped region
-// at a segment tail and streams into it; one that outgrows that region moves to one twice as big (or to a
-// segment of its own). Nothing is held whole in memory.
-// What a reader sees: nothing until the commit word of slot 1 is stored; an abandoned or moved region keeps
-// a zero commit word, which every reader skips (FORMAT.md).
+// typical message goes into the segment in one pwritev at commit (slot 0, slot 1, payload), exactly sized
+// and packed beside the others (dense pages: fewer pages per flush). A message that outgrows the buffer
+// reserves a region at a segment tail and streams into it, the buffer then collecting each write so the
+// file sees a few large pwrites; one that outgrows its region moves to one twice as big (or to a segment of
+// its own). Nothing is held whole in memory.
+// What a reader sees: nothing until the commit word of slot 1 is written, alone and last; an abandoned or
+// moved region keeps a zero commit word, which every reader skips (FORMAT.md).
 // Lifetime: pooled. The message returns to the pool when Abort() is called or when the result of
 // CommitAsync() has been taken (await). Copy QueueId before awaiting the commit if it is needed after.
 // Threads: the commit's continuation runs on the flusher thread, inline, as soon as the flush is done.
@@ -15,7 +16,7 @@ using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
 
-public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
+public sealed class SpoolMessage : IValueTaskSource<CommitResult>
 {
     private enum Phase : byte { Idle, Buffering, Streaming, Flushing, Full, Failed }
 
@@ -31,6 +32,7 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
     private Segment? _segment;
     private long _offset;
     private long _regionLength;
+    private long _written;   // Streaming: payload bytes already in the file; the rest waits in _first
     private ManualResetValueTaskSourceCore<CommitResult> _core;
 
     internal SpoolMessage(MessageSpool spool, int firstBufferSize)
@@ -55,6 +57,7 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
         _length = 0;
         _crc = 0;
         _envelopeLength = 0;
+        _written = 0;
         _arrivalMs = arrivalMs;
         WriteField(client);
         WriteField(helo);
@@ -113,9 +116,42 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
         {
             return;
         }
-        data.CopyTo(_segment!.Span(_offset + SpoolFormat.RecordHeaderSize + _length, data.Length));
+        // Streaming: the first buffer now holds what is not yet written, [_written, _length).
         _crc = Crc32C.Append(_crc, data);
+        int buffered = (int)(_length - _written);
+        if (buffered + data.Length <= _first.Length)
+        {
+            data.CopyTo(_first.AsSpan(buffered));
+            _length = end;
+            return;
+        }
+        if (!WriteOut(buffered)) return;
+        if (data.Length >= _first.Length)
+        {
+            if (!Check(_segment!.Write(_offset + SpoolFormat.RecordHeaderSize + _written, data))) return;
+            _written += data.Length;
+        }
+        else
+        {
+            data.CopyTo(_first);
+        }
         _length = end;
+    }
+
+    /// <summary>Writes the first <paramref name="buffered"/> bytes of the first buffer at the stream's end.</summary>
+    private bool WriteOut(int buffered)
+    {
+        if (buffered == 0) return true;
+        if (!Check(_segment!.Write(_offset + SpoolFormat.RecordHeaderSize + _written, _first.AsSpan(0, buffered)))) return false;
+        _written += buffered;
+        return true;
+    }
+
+    private bool Check(int err)
+    {
+        if (err == 0) return true;
+        Fail(err is LibC.ENOSPC or LibC.EDQUOT ? Phase.Full : Phase.Failed);
+        return false;
     }
 
     private bool MoveToRegion(long payload)
@@ -124,15 +160,21 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
         long grow = _phase == Phase.Buffering ? SpoolFormat.RecordHeaderSize + 4L * _first.Length : 2 * _regionLength;
         long cap = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _spool.MaxPayload);
         long size = Math.Max(need, Math.Min(SpoolFormat.AlignUp(grow), cap));
-        int err = _spool.Reserve(size, out var segment, out long offset);
-        if (err != 0)
+        if (!Check(_spool.Reserve(size, out var segment, out long offset))) return false;
+        if (_phase == Phase.Buffering)
         {
-            Fail(err is LibC.ENOSPC or LibC.EDQUOT ? Phase.Full : Phase.Failed);
-            return false;
+            _written = 0;   // all of it is still in the first buffer
         }
-        var to = segment!.Span(offset + SpoolFormat.RecordHeaderSize, (int)_length);
-        if (_phase == Phase.Buffering) _first.AsSpan(0, (int)_length).CopyTo(to);
-        else _segment!.Span(_offset + SpoolFormat.RecordHeaderSize, (int)_length).CopyTo(to);
+        else if (_written > 0)
+        {
+            // What the old region already holds moves through the page cache: read by the mapping, written by pwrite.
+            int err = segment!.Write(offset + SpoolFormat.RecordHeaderSize, _segment!.Span(_offset + SpoolFormat.RecordHeaderSize, (int)_written));
+            if (err != 0)
+            {
+                segment.Release();
+                return Check(err);
+            }
+        }
         _segment?.Release();   // the old region keeps a zero commit word: never a record
         _segment = segment;
         _offset = offset;
@@ -155,34 +197,38 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
     public ValueTask<CommitResult> CommitAsync()
     {
         CloseEnvelope();
+        Span<byte> slot1 = stackalloc byte[SpoolFormat.SlotSize];
+        slot1[..8].Clear();   // the commit word: written last, alone
+        SpoolFormat.WriteSlot1Fields(slot1, (uint)_length, (uint)_envelopeLength, _crc, _arrivalMs, _id);
         if (_phase == Phase.Buffering)
         {
+            // The common case: the whole record but its commit word in one write, packed at the tail.
             long size = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
-            int err = _spool.Reserve(size, out var segment, out long offset);
-            if (err != 0) Fail(err is LibC.ENOSPC or LibC.EDQUOT ? Phase.Full : Phase.Failed);
-            else
+            if (Check(_spool.Reserve(size, slot1, _first.AsSpan(0, (int)_length), out var segment, out long offset)))
             {
-                _first.AsSpan(0, (int)_length).CopyTo(segment!.Span(offset + SpoolFormat.RecordHeaderSize, (int)_length));
                 _segment = segment;
                 _offset = offset;
                 _regionLength = size;
                 _phase = Phase.Streaming;
             }
         }
-        else if (_phase == Phase.Streaming)
+        else if (_phase == Phase.Streaming && WriteOut((int)(_length - _written)))
         {
             long used = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
             _spool.TryShrink(_segment!, _offset, _regionLength, used);
+            Check(_segment!.Write(_offset + SpoolFormat.SlotSize, slot1));
         }
         if (_phase == Phase.Streaming && _segment!.Retired) Fail(Phase.Failed);
         if (_phase != Phase.Streaming) return Finish(_phase == Phase.Full ? CommitResult.Full : CommitResult.Failed);
 
         var seg = _segment!;
-        var slot1 = seg.Span(_offset + SpoolFormat.SlotSize, SpoolFormat.SlotSize);
-        SpoolFormat.WriteSlot1Fields(slot1, (uint)_length, (uint)_envelopeLength, _crc, _arrivalMs, _id);
         Interlocked.Increment(ref seg.Committed);
-        ulong word = SpoolFormat.CommitWord(slot1, RecordState.Committed, seg.Salt, _offset);
-        Volatile.Write(ref *(ulong*)(seg.Base + _offset + SpoolFormat.SlotSize), word);   // the commit point, stored last
+        // The commit point, written last: a reader sees the record whole or not at all (FORMAT.md).
+        if (!Check(seg.WriteCommitWord(_offset, SpoolFormat.CommitWord(slot1, RecordState.Committed, seg.Salt, _offset))))
+        {
+            seg.Retired = true;   // the word may be half there: nothing more is committed in this segment
+            return Finish(_phase == Phase.Full ? CommitResult.Full : CommitResult.Failed);
+        }
 
         if (!_spool.SyncAlways) return Finish(CommitResult.Committed);
         _phase = Phase.Flushing;
@@ -213,8 +259,7 @@ public sealed unsafe class SpoolMessage : IValueTaskSource<CommitResult>
     internal long FlushStart => _offset;
     internal long FlushEnd => _offset + SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
 
-    internal void Uncommit()
-        => Volatile.Write(ref *(ulong*)(_segment!.Base + _offset + SpoolFormat.SlotSize), 0UL);
+    internal void Uncommit() => _segment!.WriteCommitWord(_offset, 0);
 
     /// <summary>Ends the commit: the awaiting continuation runs now, on the calling (flusher) thread.</summary>
     internal void CompleteFlush(CommitResult result)

@@ -46,6 +46,30 @@ public class SpoolWriteTests
         Assert.Contains(all.Values, m => m.Data.AsSpan().SequenceEqual(TestSpools.Content(8, 10)));
     }
 
+    // A streamed message's writes are collected in the first buffer (4 KiB here) between pwrites: appends
+    // smaller than it, exactly its size and bigger than it (written straight through), across region moves.
+    [Theory]
+    [InlineData(300_000, 1)]
+    [InlineData(300_000, 4095)]
+    [InlineData(300_000, 4096)]
+    [InlineData(300_000, 4097)]
+    [InlineData(300_000, 50_001)]
+    [InlineData(2_500_000, 8191)]    // past the 1 MiB segment: moved into a segment of its own
+    public async Task StreamedMessageReadsBackByteForByteWhateverTheAppendSize(int size, int chunk)
+    {
+        using var dir = new TempDir();
+        using (var spool = TestSpools.Open(dir.Path))
+        {
+            Assert.Equal(CommitResult.Committed, (await TestSpools.Write(spool, 11, size, chunk)).Result);
+            Assert.Equal(CommitResult.Committed, (await TestSpools.Write(spool, 12, 5000, 700)).Result);
+        }
+        var all = TestSpools.ReadAll(dir.Path, out var report);
+        Assert.True(report.IsClean);
+        Assert.Equal(2, all.Count);
+        Assert.Contains(all.Values, m => m.Data.AsSpan().SequenceEqual(TestSpools.Content(11, size)));
+        Assert.Contains(all.Values, m => m.Data.AsSpan().SequenceEqual(TestSpools.Content(12, 5000)));
+    }
+
     [Theory]
     [InlineData(100)]
     [InlineData(200_000)]

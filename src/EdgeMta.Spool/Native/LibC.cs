@@ -31,6 +31,22 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "msync", SetLastError = true)]
     public static partial int Msync(nint addr, nuint length, int flags);
 
+    [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
+    public static partial nint Pwrite(int fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "pwritev", SetLastError = true)]
+    public static partial nint Pwritev(int fd, IoVec* iov, int count, long offset);
+
+    /// <summary>struct iovec.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    public const int EINTR = 4;
+
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     public static partial int Fdatasync(int fd);
 
