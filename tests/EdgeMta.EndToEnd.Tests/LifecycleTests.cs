@@ -10,6 +10,33 @@ public sealed class LifecycleTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan TimeoutSlack = TimeSpan.FromSeconds(15);
 
+    // README "Threads": socket completions run inline on the runtime's epoll threads, and the flusher thread
+    // needs a core of its own, so there is one epoll thread fewer than processors (at least one), unless the
+    // environment names a count itself.
+    [Theory]
+    [InlineData(null)]
+    [InlineData("3")]
+    public async Task TheServerRunsOneEpollThreadFewerThanProcessorsUnlessTheEnvironmentNamesACount(string? setting)
+    {
+        var environment = new Dictionary<string, string>();
+        if (setting is not null) environment["DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT"] = setting;
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, environment: environment);
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("QUIT", 221);
+        }
+        int expected = setting is null ? Math.Max(1, Environment.ProcessorCount - 1) : int.Parse(setting, System.Globalization.CultureInfo.InvariantCulture);
+        // Idle, every epoll thread sits in epoll_wait; poll a little, since one may still be finishing the QUIT.
+        int seen = -1;
+        for (int i = 0; i < 50 && seen != expected; i++)
+        {
+            if (i > 0) await Task.Delay(100);
+            seen = server.ThreadsInEpollWait();
+        }
+        Assert.True(seen == expected, $"{seen} threads in epoll_wait, expected {expected} ({Environment.ProcessorCount} processors, setting {setting ?? "none"})\n{server.Log}");
+    }
+
     [Fact]
     public async Task AClientIdlePastTheCommandTimeoutGets421AndIsClosed()
     {

@@ -49,7 +49,7 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
     /// run's spool (a restart); the caller then owns that directory.
     /// </summary>
     public static async Task<EdgeMtaProcess> StartAsync(ITestOutputHelper output, IEnumerable<string>? flags = null, string? recipients = null,
-        string? spool = null)
+        string? spool = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         string binary = EdgeMtaBinary.Require();
         string work = Directory.CreateTempSubdirectory("edgemta-e2e-").FullName;
@@ -76,6 +76,7 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
             start.ArgumentList.Add(file);
         }
         foreach (string f in flags ?? []) start.ArgumentList.Add(f);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var server = new EdgeMtaProcess(process, output, work, spool, binary + " " + string.Join(' ', start.ArgumentList));
@@ -198,6 +199,22 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
             }
         }
         throw new InvalidOperationException("no VmRSS in /proc status");
+    }
+
+    /// <summary>How many of the process's threads are blocked in epoll_wait(2) (or epoll_pwait) right now, from
+    /// /proc/PID/task/TID/syscall (Linux x86-64: 232, 281, 441).</summary>
+    public int ThreadsInEpollWait()
+    {
+        int count = 0;
+        foreach (string task in Directory.EnumerateDirectories($"/proc/{_process.Id}/task"))
+        {
+            string text;
+            try { text = File.ReadAllText(System.IO.Path.Combine(task, "syscall")); }
+            catch (IOException) { continue; }   // the thread ended meanwhile
+            string number = text.Split(' ', 2)[0].Trim();
+            if (number is "232" or "281" or "441") count++;
+        }
+        return count;
     }
 
     /// <summary>Keep the work directory (and the spool inside it) on dispose, for a restart on the same spool.</summary>
