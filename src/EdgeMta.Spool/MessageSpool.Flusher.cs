@@ -165,7 +165,8 @@ public sealed partial class MessageSpool
             var seg = _batchSegments[i]!;
             long from = Math.Min(_batchFrom[i], seg.Watermark);
             int e = InjectFlushError?.Invoke() ?? 0;
-            if (e == 0) e = seg.Flush(from, _batchTo[i]);
+            // Up to the zeros written ahead too (Segment.cs), so their blocks convert in this one flush.
+            if (e == 0) e = seg.Flush(from, Math.Max(_batchTo[i], Volatile.Read(ref seg.ZeroedTo)));
             if (e != 0)
             {
                 seg.Retired = true;

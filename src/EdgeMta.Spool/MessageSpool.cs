@@ -190,6 +190,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
                 return err;
             }
             s.Tail += length;
+            if (!slot1.IsEmpty) s.ZeroAhead(s.Tail);
             s.AddRef();
             segment = s;
             return 0;
