@@ -163,19 +163,16 @@ internal sealed unsafe class Segment
     public const int ZeroChunk = 64 << 10;
     private static readonly byte[] s_zeros = new byte[ZeroChunk];
 
-    /// <summary>Writes zeros from <paramref name="end"/> (the tail just written) to one chunk past it, spool
-    /// lock held. A failed write leaves bytes that were zero anyway, so it is not an error.</summary>
+    /// <summary>Writes zeros from <paramref name="end"/> (the tail just written) to one chunk past the next
+    /// chunk boundary, spool lock held: under two chunks, so one pwritev of the zero buffer twice. A failed
+    /// write leaves bytes that were zero anyway, so it is not an error.</summary>
     public void ZeroAhead(long end)
     {
         if (end <= ZeroedTo) return;
         long to = Math.Min(Length, ((end + ZeroChunk - 1) & ~(long)(ZeroChunk - 1)) + ZeroChunk);
-        for (long at = end; at < to;)
-        {
-            int n = (int)Math.Min(ZeroChunk, to - at);
-            if (WriteAt(_fd, s_zeros.AsSpan(0, n), at) != 0) return;
-            at += n;
-        }
-        Volatile.Write(ref ZeroedTo, to);
+        int n = (int)(to - end);
+        int first = Math.Min(n, ZeroChunk);
+        if (Write(end, s_zeros.AsSpan(0, first), s_zeros.AsSpan(0, n - first)) == 0) Volatile.Write(ref ZeroedTo, to);
     }
 
     /// <summary>msync(MS_SYNC) of [from, to) rounded out to pages. Returns 0 or an errno.</summary>
