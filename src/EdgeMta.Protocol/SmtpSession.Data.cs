@@ -82,11 +82,32 @@ public sealed partial class SmtpSession
     /// chunk-size = 1*DIGIT
     /// end-marker = "LAST"
     /// States 4 (554/503) and 5: the chunk is read; 250 per chunk; LAST ends the message. Refused, its octets are skipped.
+    /// A malformed line (501) whose chunk size still reads has those octets skipped too, and ends a message
+    /// in progress (RFC 3030 §2: a failed chunk fails the transaction): chunk octets are never read as commands.
     /// </summary>
     private SessionStatus Bdat(ReadOnlySpan<byte> argument, IBufferWriter<byte> output)
     {
-        if (!TryParseBdat(argument, out long length, out bool last))
+        BdatSyntax syntax = ParseBdat(argument, out long length, out bool last);
+        if (syntax != BdatSyntax.Valid)
         {
+            if (_chunking)
+            {
+                AbortMessage();
+                EndTransaction();
+                _state = SmtpState.Wait;
+            }
+            if (syntax == BdatSyntax.SizeUnreadable)
+            {
+                // No count, so nothing says where the octets end: what follows is read as commands (Postfix does the same).
+                return RefuseStatus(Replies.BdatSyntax, output);
+            }
+            if (syntax == BdatSyntax.SizeTooLarge)
+            {
+                // More octets announced than anyone sends: they cannot be skipped, and must not be read as commands.
+                output.Write(Replies.BdatSyntax);
+                return Close();
+            }
+            _discard = length;
             return RefuseStatus(Replies.BdatSyntax, output);
         }
         if (_state != SmtpState.RecipientApproved)
@@ -181,30 +202,37 @@ public sealed partial class SmtpSession
         return true;
     }
 
-    private static bool TryParseBdat(ReadOnlySpan<byte> argument, out long length, out bool last)
+    private enum BdatSyntax { Valid, SizeUnreadable, SizeTooLarge, BadMarker }
+
+    /// <summary>Reads "count [LAST]". Leading zeros do not count toward the 18 digits a count may have.</summary>
+    private static BdatSyntax ParseBdat(ReadOnlySpan<byte> argument, out long length, out bool last)
     {
         length = 0;
         last = false;
         int i = 0;
+        int significant = 0;
         while (i < argument.Length && argument[i] >= (byte)'0' && argument[i] <= (byte)'9')
         {
-            if (i == 18)
+            if (length > 0 || argument[i] != (byte)'0')
             {
-                return false; // more than 10^18 octets: not a chunk anyone can send
+                if (++significant > 18)
+                {
+                    return BdatSyntax.SizeTooLarge; // 10^18 octets or more: not a chunk anyone can send
+                }
+                length = length * 10 + (argument[i] - '0');
             }
-            length = length * 10 + (argument[i] - '0');
             i++;
         }
         if (i == 0)
         {
-            return false;
+            return BdatSyntax.SizeUnreadable;
         }
         if (i == argument.Length)
         {
-            return true;
+            return BdatSyntax.Valid;
         }
         ReadOnlySpan<byte> marker = argument[i..];
         last = marker.Length == 5 && marker[0] == (byte)' ' && System.Text.Ascii.EqualsIgnoreCase(marker[1..], "LAST"u8);
-        return last;
+        return last ? BdatSyntax.Valid : BdatSyntax.BadMarker;
     }
 }

@@ -189,6 +189,51 @@ public class MessageTests
         Assert.StartsWith("501 5.5.4", InState(SmtpState.RecipientApproved).Send(line));
     }
 
+    [Theory]
+    [InlineData("BDAT 20 LASTX")]
+    [InlineData("BDAT 20 LAST\tX")]
+    [InlineData("BDAT 20  LAST")]
+    [InlineData("BDAT 20 FIRST")]
+    public void AMalformedBdatWhoseCountReadsHasItsOctetsSkippedNotExecuted(string line)
+    {
+        // The chunk is 20 octets of commands: run, they would open a forged transaction (audit finding).
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        string reply = d.Send(line + "\r\nRSET\r\nRCPT TO:<xy>\r\nNOOP\r\n");
+        Assert.Equal("501 5.5.4 Syntax: BDAT count [LAST]\r\n250 2.0.0 Ok\r\n", reply);
+        Assert.False(d.Closed);
+    }
+
+    [Fact]
+    public void AMalformedBdatBetweenChunksEndsTheMessageSoNoChunkGoesMissing()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        d.Send("BDAT 2\r\nab");
+        Assert.True(d.Store.InProgress);
+        Assert.StartsWith("501 5.5.4", d.Send("BDAT 2 LAS\r\ncd"));
+        Assert.False(d.Store.InProgress);
+        Assert.Equal(1, d.Store.Aborted);
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+        Assert.StartsWith("503 5.5.1", d.Send("BDAT 2 LAST\r\nef"));
+        Assert.Empty(d.Store.Messages);
+    }
+
+    [Fact]
+    public void LeadingZerosInABdatCountAreNotDigitsOfItsSize()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n", d.Send("BDAT 0000000000000000000005 LAST\r\nhello"));
+        Assert.EndsWith("hello", Text(d.Store.Messages[0].Data));
+    }
+
+    [Fact]
+    public void ABdatCountNobodyCanSendIs501AndTheConnectionCloses()
+    {
+        // Its octets can be neither skipped nor read as commands.
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        Assert.Equal("501 5.5.4 Syntax: BDAT count [LAST]\r\n", d.Send("BDAT 1000000000000000000 LAST\r\nRSET\r\n"));
+        Assert.True(d.Closed);
+    }
+
     [Fact]
     public void BdatToStateWithOnlyRefusedRecipientsIs554AndSkipsTheChunk()
     {
