@@ -144,11 +144,14 @@ public sealed partial class SmtpSession
 
     /// <summary>
     /// Answers the complete commands in <paramref name="input"/> (and reads message text in DATA/BDAT).
-    /// <paramref name="consumed"/>: the bytes used; the host keeps the rest for the next call.
+    /// <paramref name="consumed"/>: the bytes used; the host keeps the rest for the next call. One call answers
+    /// at most <see cref="MaxCommandsPerPass"/> commands, so a flood of pipelined commands with long replies
+    /// (HELP) cannot grow the output without bound: the host sends those replies, then offers the rest again.
     /// </summary>
     public SessionStatus Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
     {
         consumed = 0;
+        int commands = 0;
         switch (_phase)
         {
             case Phase.Commands:
@@ -255,8 +258,16 @@ public sealed partial class SmtpSession
                 output.Write(Replies.SynchronizationError);
                 return Close();
             }
+            if (++commands == MaxCommandsPerPass)
+            {
+                return SessionStatus.Continue;
+            }
         }
     }
+
+    /// <summary>Commands one Process call answers at most: 64 of the longest reply (HELP, EHLO: under 1 KiB)
+    /// stay far below what a host buffers for one send.</summary>
+    public const int MaxCommandsPerPass = 64;
 
     /// <summary>The host's durable write ended: 250 with the queue id → 7, or 451 / 452 → 3.</summary>
     public SessionStatus CompleteMessage(CommitOutcome outcome, IBufferWriter<byte> output)

@@ -169,6 +169,12 @@ internal sealed partial class Connection
             {
                 break;
             }
+            if (_output.Written >= _server.MaxOutputBytes / 2)
+            {
+                // A handler answering a long pipelined batch a part at a time: send what it wrote before it
+                // writes more, and offer the rest after the send (not marked offered, so the drive loop does).
+                return;
+            }
         }
         _inputOffered = true;
     }

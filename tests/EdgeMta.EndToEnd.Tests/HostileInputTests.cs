@@ -49,6 +49,28 @@ public sealed class HostileInputTests(ITestOutputHelper output)
         Assert.Equal(0, (await server.StopAndExportAsync()).Count);
     }
 
+    // Audit finding: 1,600 pipelined HELPs (about 275 KB of replies from one 16 KiB read) overflowed the
+    // connection's output cap, and the connection closed with no reply at all.
+    [Fact]
+    public async Task AFloodOfPipelinedHelpsIsAnsweredInFullAndInOrder()
+    {
+        const int Helps = 3000;
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output);
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.SendAsync(new StringBuilder().Insert(0, "HELP\r\n", Helps).Append("NOOP\r\n").ToString());
+            for (int i = 0; i < Helps; i++)
+            {
+                await c.ExpectAsync(214);
+            }
+            await c.ExpectAsync(250);
+            await c.CommandAsync("QUIT", 221);
+        }
+        await AssertStillServesAsync(server);
+        Assert.DoesNotContain("fault=", server.Log);
+    }
+
     [Fact]
     public async Task AOneMegabyteCommandLineIsRefused500AndTheSessionGoesOnOrClosesCleanly()
     {

@@ -11,6 +11,20 @@ public class OtherCommandsTests
     private static SessionDriver Greeted(SmtpSessionOptions? o = null) => InState(SmtpState.Wait, o);
 
     [Fact]
+    public void OneProcessCallAnswersAtMost64PipelinedCommandsAndLeavesTheRestForTheNext()
+    {
+        SessionDriver d = Greeted();
+        byte[] input = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("HELP\r\n", 200)));
+        var output = new ArrayBufferWriter<byte>();
+        Assert.Equal(SessionStatus.Continue, d.Session.Process(input, output, out int consumed));
+        Assert.Equal(SmtpSession.MaxCommandsPerPass * 6, consumed);
+        string replies = Encoding.ASCII.GetString(output.WrittenSpan);
+        Assert.Equal(SmtpSession.MaxCommandsPerPass, replies.Split("\r\n214 ").Length - 1); // each HELP reply's last line
+        Assert.Equal(SessionStatus.Continue, d.Session.Process(input.AsSpan(consumed), output, out int more));
+        Assert.Equal(SmtpSession.MaxCommandsPerPass * 6, more);
+    }
+
+    [Fact]
     public void EhloAnswersAMultiLine250WithEveryExtensionAndTheLastLineWithASpace()
     {
         var d = new SessionDriver();

@@ -96,8 +96,13 @@ public sealed class SessionDriver
             if (LastStatus != SessionStatus.Continue)
             {
                 _pending.Clear();
+                return;
             }
-            return;
+            if (consumed == 0 || _pending.Count == 0)
+            {
+                return;
+            }
+            // A pass answers a bounded number of commands; the host (the transport) offers the rest again.
         }
     }
 

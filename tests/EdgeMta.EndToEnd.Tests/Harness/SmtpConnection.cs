@@ -81,7 +81,7 @@ public sealed class SmtpConnection : IAsyncDisposable
     /// </summary>
     public async Task StartTlsAsync(string targetHost = "localhost")
     {
-        Assert.True(_start == _end, $"The server sent plaintext after its 220 to STARTTLS\n{Transcript}");
+        if (!(_start == _end)) Assert.Fail($"The server sent plaintext after its 220 to STARTTLS\n{Transcript}");
         var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
         using var cts = new CancellationTokenSource(ReadTimeout);
         try
@@ -149,11 +149,11 @@ public sealed class SmtpConnection : IAsyncDisposable
     {
         after = after is null ? null : Visible(after);
         SmtpReply? reply = await TryReadReplyAsync(timeout, $"{code}{(enhanced is null ? "" : " " + enhanced)}{(after is null ? "" : " to " + after)}");
-        Assert.True(reply is not null, $"Expected {code}{(after is null ? "" : " to " + after)}, the server closed the connection.\n{Transcript}");
-        Assert.True(reply.Code == code, $"Expected {code}{(after is null ? "" : " to " + after)}, got `{reply}`.\n{Transcript}");
+        if (!(reply is not null)) Assert.Fail($"Expected {code}{(after is null ? "" : " to " + after)}, the server closed the connection.\n{Transcript}");
+        if (!(reply.Code == code)) Assert.Fail($"Expected {code}{(after is null ? "" : " to " + after)}, got `{reply}`.\n{Transcript}");
         if (enhanced is not null)
         {
-            Assert.True(reply.Enhanced == enhanced, $"Expected enhanced status {enhanced}, got `{reply}`.\n{Transcript}");
+            if (!(reply.Enhanced == enhanced)) Assert.Fail($"Expected enhanced status {enhanced}, got `{reply}`.\n{Transcript}");
         }
         return reply;
     }
@@ -162,7 +162,7 @@ public sealed class SmtpConnection : IAsyncDisposable
     public async Task<SmtpReply> ReadReplyAsync(TimeSpan? timeout = null)
     {
         SmtpReply? reply = await TryReadReplyAsync(timeout);
-        Assert.True(reply is not null, $"Expected a reply, the server closed the connection.\n{Transcript}");
+        if (!(reply is not null)) Assert.Fail($"Expected a reply, the server closed the connection.\n{Transcript}");
         return reply;
     }
 
@@ -179,13 +179,15 @@ public sealed class SmtpConnection : IAsyncDisposable
             string? line = await ReadLineAsync(cts.Token);
             if (line is null)
             {
-                Assert.True(lines.Count == 0, $"The connection ended inside a multi-line reply.\n{Transcript}");
+                if (!(lines.Count == 0)) Assert.Fail($"The connection ended inside a multi-line reply.\n{Transcript}");
                 return null;
             }
-            Assert.True(line.Length >= 3 && int.TryParse(line.AsSpan(0, 3), out int c) && (line.Length == 3 || line[3] is ' ' or '-'),
-                $"Malformed reply line `{line}` (RFC 5321 §4.2).\n{Transcript}");
+            if (!(line.Length >= 3 && int.TryParse(line.AsSpan(0, 3), out int c) && (line.Length == 3 || line[3] is ' ' or '-')))
+            {
+                Assert.Fail($"Malformed reply line `{line}` (RFC 5321 §4.2).\n{Transcript}");
+            }
             c = int.Parse(line.AsSpan(0, 3));
-            Assert.True(code == 0 || c == code, $"Multi-line reply changed its code: `{line}`.\n{Transcript}");
+            if (!(code == 0 || c == code)) Assert.Fail($"Multi-line reply changed its code: `{line}`.\n{Transcript}");
             code = c;
             lines.Add(line.Length > 4 ? line[4..] : "");
             if (line.Length == 3 || line[3] == ' ') return new SmtpReply(code, lines);
@@ -203,7 +205,7 @@ public sealed class SmtpConnection : IAsyncDisposable
         while (true)
         {
             TimeSpan left = deadline - DateTime.UtcNow;
-            Assert.True(left > TimeSpan.Zero, $"The server did not close the connection in time.\n{Transcript}");
+            if (!(left > TimeSpan.Zero)) Assert.Fail($"The server did not close the connection in time.\n{Transcript}");
             SmtpReply? r = await TryReadReplyAsync(left, "the server to close the connection");
             if (r is null) return replies;
             replies.Add(r);
@@ -220,7 +222,7 @@ public sealed class SmtpConnection : IAsyncDisposable
             {
                 int stop = lf > _start && _buffer[lf - 1] == '\r' ? lf - 1 : lf;
                 string line = Encoding.UTF8.GetString(_buffer, _start, stop - _start);
-                Assert.True(stop == lf - 1, $"Reply line `{line}` ends in a bare LF, not CRLF (RFC 5321 §2.3.8).\n{Transcript}");
+                if (!(stop == lf - 1)) Assert.Fail($"Reply line `{line}` ends in a bare LF, not CRLF (RFC 5321 §2.3.8).\n{Transcript}");
                 _start = lf + 1;
                 Note("S: ", line);
                 return line;
@@ -232,7 +234,7 @@ public sealed class SmtpConnection : IAsyncDisposable
                 _end -= _start;
                 _start = 0;
             }
-            Assert.True(_end < Math.Min(_buffer.Length, MaxReplyLine), $"A reply line longer than {MaxReplyLine} bytes.\n{Transcript}");
+            if (!(_end < Math.Min(_buffer.Length, MaxReplyLine))) Assert.Fail($"A reply line longer than {MaxReplyLine} bytes.\n{Transcript}");
             int n;
             try
             {
