@@ -137,6 +137,31 @@ public sealed class Envelope
         SmtpUtf8 = false;
     }
 
+    /// <summary>Drops storage a big envelope grew (1,000 recipients with long parameters: about 0.5 MB), so a
+    /// pooled session keeps only what a typical one needs while it waits for its next connection.</summary>
+    internal void ReleaseGrownStorage()
+    {
+        if (_transaction.Length > KeptTransactionBytes)
+        {
+            _transaction = [];
+        }
+        if (_recipients.Length > KeptRecipientSlots)
+        {
+            _recipients = [];
+        }
+        if (_session.Length > KeptSessionBytes)
+        {
+            _session = new byte[64];
+        }
+    }
+
+    /// <summary>Bytes of storage this envelope holds now (for tests).</summary>
+    internal int StorageBytes => _transaction.Length + _session.Length + _recipients.Length * Unsafe.SizeOf<RecipientSlots>();
+
+    internal const int KeptTransactionBytes = 4096;
+    internal const int KeptRecipientSlots = 32;
+    internal const int KeptSessionBytes = 1024;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Slice Append(ref byte[] buffer, ref int used, ReadOnlySpan<byte> value)
     {

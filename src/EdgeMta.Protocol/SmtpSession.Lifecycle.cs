@@ -64,5 +64,6 @@ public sealed partial class SmtpSession
         _shuttingDown = false;
         _discard = 0;
         EndTransaction();
+        _envelope.ReleaseGrownStorage();
     }
 }

@@ -25,6 +25,26 @@ public class OtherCommandsTests
     }
 
     [Fact]
+    public void APooledSessionGivesBackWhatABigEnvelopeGrewButKeepsATypicalOnesStorage()
+    {
+        // Audit finding: 1,000 long RCPTs grew a session's envelope to about 0.5 MB, kept by the handler pool for good.
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        int typical = d.Session.Envelope.StorageBytes;
+        d.Session.Reset();
+        Assert.Equal(typical, d.Session.Envelope.StorageBytes);
+
+        d = InState(SmtpState.RecipientApproved);
+        string rcpt = "RCPT TO:<Jones@foo.com> ORCPT=rfc822;" + new string('x', 400) + "\r\n";
+        for (int i = 0; i < 999; i++)
+        {
+            Assert.StartsWith("250", d.Send(rcpt));
+        }
+        Assert.True(d.Session.Envelope.StorageBytes > 400_000, $"{d.Session.Envelope.StorageBytes}");
+        d.Session.Reset();
+        Assert.True(d.Session.Envelope.StorageBytes <= Envelope.KeptTransactionBytes + Envelope.KeptSessionBytes, $"{d.Session.Envelope.StorageBytes}");
+    }
+
+    [Fact]
     public void EhloAnswersAMultiLine250WithEveryExtensionAndTheLastLineWithASpace()
     {
         var d = new SessionDriver();
