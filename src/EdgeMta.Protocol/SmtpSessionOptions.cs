@@ -53,6 +53,27 @@ public sealed class SmtpSessionOptions
     /// <summary>Sender domains refused by policy at MAIL (550 5.7.1, PROTOCOL.md "MAIL FROM refused by policy"). Empty by default.</summary>
     public IReadOnlyList<string> RefusedSenderDomains { get; init; } = [];
 
+    /// <summary>Longest host name (RFC 1035 §2.3.4: a domain name is at most 255 octets); the Received:
+    /// header's bound assumes it.</summary>
+    public const int MaxHostNameLength = 255;
+
+    /// <summary>What a host name in the greeting and the Received: header may be: printable ASCII, no spaces.</summary>
+    public static bool IsValidHostName(string host)
+    {
+        if (host.Length is 0 or > MaxHostNameLength)
+        {
+            return false;
+        }
+        foreach (char c in host)
+        {
+            if (c <= ' ' || c >= 127)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /// <summary>The precomputed form; built once, on first use.</summary>
     public PreparedOptions Prepared => _prepared ??= new PreparedOptions(this);
 }
@@ -67,12 +88,9 @@ public sealed class PreparedOptions
             throw new ArgumentOutOfRangeException(nameof(o), "line limit >= 16, recipients, errors and size >= 1");
         }
         string host = o.HostName;
-        foreach (char c in host)
+        if (!SmtpSessionOptions.IsValidHostName(host))
         {
-            if (c <= ' ' || c >= 127)
-            {
-                throw new ArgumentException("the host name must be printable ASCII without spaces", nameof(o));
-            }
+            throw new ArgumentException($"the host name must be 1 to {SmtpSessionOptions.MaxHostNameLength} printable ASCII characters without spaces", nameof(o));
         }
         HostName = Encoding.ASCII.GetBytes(host);
         Greeting = Line($"220 {host} ESMTP ready");

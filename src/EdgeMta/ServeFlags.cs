@@ -79,6 +79,10 @@ internal sealed class ServeFlags
             if (r.GetValue(TlsCert) is { Exists: false } certFile) r.AddError($"--tls-cert: no such file {certFile.FullName}");
             if (r.GetValue(TlsKey) is { Exists: false } keyFile) r.AddError($"--tls-key: no such file {keyFile.FullName}");
             if (r.GetValue(Recipients) is { Exists: false } file) r.AddError($"--recipients: no such file {file.FullName}");
+            if (r.GetValue(HostName) is { } host && !SmtpSessionOptions.IsValidHostName(host))
+            {
+                r.AddError($"--hostname: '{host}' is not 1 to {SmtpSessionOptions.MaxHostNameLength} printable ASCII characters without spaces");
+            }
         });
     }
 

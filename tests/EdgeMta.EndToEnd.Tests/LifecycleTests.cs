@@ -130,6 +130,9 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--listen", "nowhere")]
     [InlineData("--bare-newline", "sometimes")]
     [InlineData("--no-such-flag", "1")]
+    [InlineData("--hostname", "bad host")]          // audit finding: started, then faulted every connection
+    [InlineData("--hostname", "mx\r\nInjected: 1")]
+    [InlineData("--hostname", "a1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.example")] // 259 characters, over 255: every DATA faulted
     public async Task ABadFlagExitsTwoWithOneLineOnStderr(string flag, string value)
     {
         string spool = Directory.CreateTempSubdirectory("edgemta-e2e-flags-").FullName;
