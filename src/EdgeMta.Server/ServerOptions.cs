@@ -8,7 +8,7 @@ namespace EdgeMta.Server;
 /// the server turns it into the precomputed options of the protocol, the transport and the spool, so nothing
 /// on the hot path ever looks here again. Defaults are PROTOCOL.md's.
 /// </summary>
-public sealed class ServerOptions
+public sealed record ServerOptions
 {
     public const int DefaultPort = 2525;
 

@@ -40,7 +40,15 @@ internal static partial class ServeCommand
             }
         }
         using ServerCertificate? ownedTls = tls;
-        RaiseOpenFileLimit();
+        long openFiles = RaiseOpenFileLimit();
+        if (openFiles - ReservedDescriptors < options.MaxConnections)
+        {
+            // Past the descriptor limit accept(2) fails and clients wait in the backlog with no answer; below
+            // it the transport's own limit answers 421 4.7.0 at connect (PROTOCOL.md).
+            int lowered = (int)Math.Max(1, openFiles - ReservedDescriptors);
+            Console.Error.WriteLine($"edgemta: warning: --max-connections {options.MaxConnections} lowered to {lowered}: the open-file limit is {openFiles}");
+            options = options with { MaxConnections = lowered };
+        }
 
         Stream stdout = Console.OpenStandardOutput();
         using var log = new ServerLog(stdout, options.Verbose);
@@ -89,16 +97,29 @@ internal static partial class ServeCommand
         _ = signal(Sigint, 0 /* SIG_DFL */);
     }
 
+    /// <summary>Descriptors kept for everything but connections: listeners, spool segments, the runtime's own
+    /// (epoll, pipes), the log, and one accept that can still answer 421.</summary>
+    private const int ReservedDescriptors = 128;
+
     // Every connection is a descriptor: 10,000 idle clients need more than the common soft limit of 1024.
-    // Raise the soft limit to the hard one; the hard limit is the administrator's to set.
-    private static void RaiseOpenFileLimit()
+    // Raise the soft limit to the hard one; the hard limit is the administrator's to set. Returns the limit now
+    // in force (long.MaxValue when it cannot be read).
+    private static long RaiseOpenFileLimit()
     {
         const int RlimitNofile = 7;
-        if (getrlimit(RlimitNofile, out RLimit limit) == 0 && limit.Current < limit.Max)
+        if (getrlimit(RlimitNofile, out RLimit limit) != 0)
         {
-            limit.Current = limit.Max;
-            _ = setrlimit(RlimitNofile, in limit);
+            return long.MaxValue;
         }
+        if (limit.Current < limit.Max)
+        {
+            RLimit raised = limit with { Current = limit.Max };
+            if (setrlimit(RlimitNofile, in raised) == 0)
+            {
+                limit = raised;
+            }
+        }
+        return limit.Current >= long.MaxValue ? long.MaxValue : (long)limit.Current;
     }
 
     [StructLayout(LayoutKind.Sequential)]

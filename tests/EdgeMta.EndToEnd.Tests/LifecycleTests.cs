@@ -122,6 +122,36 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         Assert.Equal(0, await server.StopAsync());
     }
 
+    // Audit finding: with the open-file limit below --max-connections, clients past the limit waited in the
+    // accept backlog with no answer. Now the limit lowers --max-connections, and they hear 421 4.7.0.
+    [Fact]
+    public async Task UnderALowOpenFileLimitClientsPastItHear421NotSilence()
+    {
+        const int Limit = 200, Clients = 150;
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, openFileLimit: Limit);
+        var clients = new List<SmtpConnection>();
+        try
+        {
+            int greeted = 0, refused = 0;
+            for (int i = 0; i < Clients; i++)
+            {
+                SmtpConnection c = await SmtpConnection.ConnectAsync(server.Port);
+                clients.Add(c);
+                SmtpReply? reply = await c.TryReadReplyAsync(TimeSpan.FromSeconds(10));
+                Assert.True(reply is not null, $"client {i}: closed with no reply\n{server.Log}");
+                if (reply.Code == 220) greeted++;
+                else if (reply.Code == 421 && reply.Enhanced == "4.7.0") refused++;
+                else Assert.Fail($"client {i}: {reply}");
+            }
+            Assert.True(greeted > 0 && refused > 0 && greeted + refused == Clients, $"{greeted} greeted, {refused} refused");
+            Assert.Contains("--max-connections 20000 lowered to", server.Log);
+        }
+        finally
+        {
+            foreach (SmtpConnection c in clients) await c.DisposeAsync();
+        }
+    }
+
     [Theory]
     [InlineData("--max-message-size", "abc")]
     [InlineData("--max-recipients", "0")]

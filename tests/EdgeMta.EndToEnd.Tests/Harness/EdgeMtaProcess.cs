@@ -48,13 +48,14 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
     /// is given it is written to a file passed as `--recipients`. <paramref name="spool"/> reuses another
     /// run's spool (a restart); the caller then owns that directory.
     /// </summary>
+    /// <paramref name="openFileLimit"/> starts it under `prlimit --nofile=N:N` (util-linux), which execs it.
     public static async Task<EdgeMtaProcess> StartAsync(ITestOutputHelper output, IEnumerable<string>? flags = null, string? recipients = null,
-        string? spool = null, IReadOnlyDictionary<string, string>? environment = null)
+        string? spool = null, IReadOnlyDictionary<string, string>? environment = null, int? openFileLimit = null)
     {
         string binary = EdgeMtaBinary.Require();
         string work = Directory.CreateTempSubdirectory("edgemta-e2e-").FullName;
         spool ??= System.IO.Path.Combine(work, "spool");
-        var start = new ProcessStartInfo(binary)
+        var start = new ProcessStartInfo(openFileLimit is null ? binary : "prlimit")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -64,6 +65,12 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (openFileLimit is int limit)
+        {
+            start.ArgumentList.Add($"--nofile={limit}:{limit}");
+            start.ArgumentList.Add("--");
+            start.ArgumentList.Add(binary);
+        }
         start.ArgumentList.Add("--listen");
         start.ArgumentList.Add("127.0.0.1:0");
         start.ArgumentList.Add("--spool");
