@@ -188,7 +188,8 @@ public sealed partial class SmtpSession
         StoreBeginResult begun = _store!.Begin(_envelope);
         if (begun.Status != StoreBeginStatus.Started)
         {
-            status = RefuseStatus(begun.Status == StoreBeginStatus.Full ? Replies.StoreFull : Replies.StoreFailed, output);
+            output.Write(begun.Status == StoreBeginStatus.Full ? Replies.StoreFull : Replies.StoreFailed); // not a client error
+            status = SessionStatus.Continue;
             return false;
         }
         _queueIdLength = Math.Min(begun.QueueId.Length, _queueId.Length);

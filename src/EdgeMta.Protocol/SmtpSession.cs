@@ -287,19 +287,14 @@ public sealed partial class SmtpSession
                 output.Write(Replies.Crlf);
                 _state = SmtpState.ReadyToDeliver;
                 break;
+            // Storage trouble is the server's, not a client mistake: it does not count toward the error limit.
             case CommitOutcome.Full452:
                 _state = SmtpState.Wait;
-                if (Refuse(Replies.StoreFull, output))
-                {
-                    return SessionStatus.Close;
-                }
+                output.Write(Replies.StoreFull);
                 break;
             default:
                 _state = SmtpState.Wait;
-                if (Refuse(Replies.StoreFailed, output))
-                {
-                    return SessionStatus.Close;
-                }
+                output.Write(Replies.StoreFailed);
                 break;
         }
         if (_shuttingDown)

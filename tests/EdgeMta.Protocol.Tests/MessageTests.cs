@@ -60,6 +60,34 @@ public class MessageTests
         Assert.Equal(SmtpState.RecipientApproved, d.Session.State);
     }
 
+    // Audit finding: twenty 451s on one connection closed it with 421 "too many errors", as if the client erred.
+    [Fact]
+    public void StorageTroubleDoesNotCountTowardTheClientErrorLimit()
+    {
+        var options = new SmtpSessionOptions { HostName = "foo.com", ErrorLimit = 2 };
+        SessionDriver d = InState(SmtpState.Wait, options);
+        for (int i = 0; i < 3; i++)
+        {
+            d.Send("MAIL FROM:<a@bar.com>\r\n");
+            d.Send("RCPT TO:<Jones@foo.com>\r\n");
+            d.Store.NextBegin = StoreBeginStatus.Failed;
+            Assert.Equal("451 4.3.0 Error: queue file write error\r\n", d.Send("DATA\r\n"));
+            d.Send("RSET\r\n");
+        }
+        for (int i = 0; i < 3; i++)
+        {
+            d.Send("MAIL FROM:<a@bar.com>\r\n");
+            d.Send("RCPT TO:<Jones@foo.com>\r\n");
+            d.Send("DATA\r\n");
+            var output = new ArrayBufferWriter<byte>();
+            Assert.Equal(SessionStatus.AwaitingCommit, d.Session.Process("body\r\n.\r\n"u8, output, out _));
+            d.Store.Abort();
+            Assert.Equal(SessionStatus.Continue, d.Session.CompleteMessage(CommitOutcome.Failed451, output));
+        }
+        Assert.False(d.Closed);
+        Assert.Equal("250 2.0.0 Ok\r\n", d.Send("NOOP\r\n"));
+    }
+
     [Fact]
     public void AMessageOverTheSizeLimitIsReadToTheEndDiscardedAndAnswered552()
     {
