@@ -63,6 +63,12 @@ internal static partial class ServeCommand
             return 1;
         }
 
+        // Taken before `listening on` is printed: a script may send SIGTERM the moment it reads that line, and a
+        // signal that arrives before these registrations kills the process (exit 143) instead of stopping it.
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+
         var listening = new StringBuilder();
         foreach (var endpoint in server.BoundEndPoints) listening.Append("listening on ").Append(endpoint).Append('\n');
         stdout.Write(Encoding.ASCII.GetBytes(listening.ToString()));
@@ -73,9 +79,6 @@ internal static partial class ServeCommand
         }
         server.LogRecovery();
 
-        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop))
-        using (PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop))
         using (cancellation.Register(() => stop.TrySetResult()))
         {
             await stop.Task.ConfigureAwait(false);
