@@ -74,11 +74,13 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         }
     }
 
-    /// <summary>One writer or drainer per spool: flock on DIR/lock, held for the life of the process.</summary>
+    /// <summary>One writer or drainer per spool: flock on the spool directory itself, held for the life of the
+    /// process. Not on a file in it: a lock file removed by hand (or by a tmp cleaner) let a second process in,
+    /// whose recovery deleted the first one's newest segment before its first commit (audit finding).</summary>
     internal static int TakeDirectoryLock(string dir)
     {
-        int fd = LibC.Open(Path.Combine(dir, "lock"), LibC.O_RDWR | LibC.O_CLOEXEC | 0x40 /* O_CREAT */, 0x180);
-        if (fd < 0) throw new IOException($"cannot open {dir}/lock: errno {LibC.LastError}");
+        int fd = LibC.Open(dir, LibC.O_RDONLY | LibC.O_DIRECTORY | LibC.O_CLOEXEC, 0);
+        if (fd < 0) throw new IOException($"cannot open {dir}: errno {LibC.LastError}");
         // A few tries: a child this process forks holds a copy of the lock's file description until it
         // execs (O_CLOEXEC), so a lock just released can look taken for a moment.
         int tries = 0;

@@ -58,6 +58,19 @@ internal static class SpoolRecovery
     {
         var report = new RecoveryReport();
         string quarantine = Path.Combine(dir, "quarantine");
+        // Quarantined copies are named after their segment: a sequence seen there is never given again, or a
+        // later damaged region of a new segment with the same number would find its copy's name taken.
+        if (System.IO.Directory.Exists(quarantine))
+        {
+            foreach (string copy in System.IO.Directory.EnumerateFiles(quarantine))
+            {
+                string name = Path.GetFileName(copy);
+                if (name.Length >= 16 && long.TryParse(name.AsSpan(0, 16), System.Globalization.NumberStyles.HexNumber, null, out long seen))
+                {
+                    report.LastSequence = Math.Max(report.LastSequence, seen);
+                }
+            }
+        }
         bool dirChanged = false;
         foreach (string path in SegmentFiles(dir))
         {

@@ -157,4 +157,17 @@ public class CommandTests
         Assert.Equal(2, SpoolCommands.Drain(dir.Path, dir.Sub("out"), output));
         Assert.Contains("in use", output.ToString());
     }
+
+    // Audit finding: with the lock on a file in the spool, removing that file let a second server in, and its
+    // recovery deleted the first one's newest segment (no commit yet) under a message about to be acknowledged.
+    [Fact]
+    public async Task ASecondServerIsRefusedEvenWithEveryFileButTheSegmentsRemoved()
+    {
+        using var dir = new TempDir();
+        using var first = TestSpools.Open(dir.Path);
+        await TestSpools.Write(first, 1, 500, rcpts: "b@example.org");
+        foreach (string f in Directory.GetFiles(dir.Path).Where(f => !f.EndsWith(".seg", StringComparison.Ordinal))) File.Delete(f);
+        var e = Assert.Throws<IOException>(() => TestSpools.Open(dir.Path));
+        Assert.Contains("in use", e.Message);
+    }
 }

@@ -162,6 +162,22 @@ public class RecoveryTests
             Assert.Equal(File.ReadAllBytes(f), File.ReadAllBytes(Path.Combine(b.Path, "quarantine", Path.GetFileName(f))));
     }
 
+    // Audit finding: once every segment was gone, a restart numbered its new segment 1 again; a later damaged
+    // region of it found "0000000000000001-….bad" taken, skipped its copy, and was lost with no copy kept.
+    [Fact]
+    public async Task ASequenceNamedInQuarantineIsNeverGivenToANewSegment()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir.Sub("quarantine"));
+        File.WriteAllBytes(Path.Combine(dir.Sub("quarantine"), "0000000000000007-00000040.bad"), [1, 2, 3]);
+        using (MessageSpool spool = TestSpools.Open(dir.Path))
+        {
+            Assert.Equal(CommitResult.Committed, (await TestSpools.Write(spool, 1, 500, rcpts: "b@example.org")).Result);
+        }
+        long newest = Directory.GetFiles(dir.Path, "*.seg").Select(SpoolRecovery.SequenceOf).DefaultIfEmpty(0).Max();
+        Assert.True(newest > 7, $"a new segment numbered {newest}");
+    }
+
     [Fact]
     public async Task SegmentWithABrokenHeaderIsSetAsideWhole()
     {

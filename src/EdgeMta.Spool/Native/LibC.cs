@@ -15,7 +15,7 @@ internal static unsafe partial class LibC
     public const int PROT_READ = 1, PROT_WRITE = 2;
     public const int MAP_SHARED = 1;
     public const int MS_SYNC = 4;
-    public const int O_RDONLY = 0, O_RDWR = 2, O_CLOEXEC = 0x80000;
+    public const int O_RDONLY = 0, O_RDWR = 2, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
     public const int LOCK_EX = 2, LOCK_NB = 4;
     public static readonly nint MapFailed = -1;
 
