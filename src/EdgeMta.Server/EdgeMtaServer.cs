@@ -19,6 +19,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     // a few hundred octets; the protocol caps its header length).
     private const int TraceHeaderAllowance = 4096;
 
+    /// <summary>Largest --max-message-size: what the spool takes, less the room kept for the Received: header.</summary>
+    public const long MaxMessageSizeLimit = MessageSpool.MaxMessageSizeLimit - TraceHeaderAllowance;
+
     private readonly ServerOptions _options;
     private readonly TransportServer _transport;
     private readonly MessageSpool _spool;

@@ -52,6 +52,10 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         if (SyncAlways) StartFlusher();
     }
 
+    /// <summary>Largest message the spool takes: 1 GiB. Its region (envelope and headers included) stays far below
+    /// the 2 GiB a segment may span; above about 1.07 GB a message once grew a segment recovery refused.</summary>
+    public const int MaxMessageSizeLimit = 1 << 30;
+
     /// <summary>Takes the spool directory for this process, recovers it (every record checked; torn tails cut;
     /// damaged records quarantined) and opens it for appending. Call before the server listens.</summary>
     /// <exception cref="IOException">The directory is in use by another process, or cannot be read.</exception>
@@ -59,6 +63,8 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SegmentSize, 64L << 10);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.SegmentSize, 1L << 30);
+        // The biggest region a message may need must fit a segment that recovery can still read (an int span).
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((long)options.MaxMessageSize, MaxMessageSizeLimit);
         string dir = Path.GetFullPath(options.Directory);
         System.IO.Directory.CreateDirectory(dir);
         int fd = TakeDirectoryLock(dir);

@@ -48,7 +48,7 @@ internal sealed class ServeFlags
         Expn.AcceptOnlyFromAmong("disabled", "enabled");
         BareNewline.AcceptOnlyFromAmong("reject", "normalize");
         Sync.AcceptOnlyFromAmong("always", "none");
-        Positive(MaxMessageSize);
+        Positive(MaxMessageSize, EdgeMtaServer.MaxMessageSizeLimit); // a bigger one once made a segment recovery refused
         Positive(MaxRecipients);
         Positive(MaxConnections);
         Positive(MaxConnectionsPerIp);
@@ -118,11 +118,16 @@ internal sealed class ServeFlags
 
     // A custom parser rather than a validator: a validator sees the value only after conversion, and a
     // conversion failure ("abc") would surface as an exception instead of the one-line error.
-    private static void Positive<T>(Option<T> option) where T : System.Numerics.INumber<T>, IParsable<T> =>
+    private static void Positive<T>(Option<T> option, T? max = null) where T : struct, System.Numerics.INumber<T>, IParsable<T> =>
         option.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
-            if (T.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out T? value) && value > T.Zero) return value;
+            if (T.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out T value) && value > T.Zero)
+            {
+                if (max is not { } m || value <= m) return value;
+                r.AddError($"{option.Name}: '{text}' is over the most allowed, {m}");
+                return T.Zero;
+            }
             r.AddError($"{option.Name}: '{text}' is not a positive whole number in range");
             return T.Zero;
         };

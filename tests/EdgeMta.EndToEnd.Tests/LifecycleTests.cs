@@ -174,6 +174,7 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--listen", "nowhere")]
     [InlineData("--bare-newline", "sometimes")]
     [InlineData("--no-such-flag", "1")]
+    [InlineData("--max-message-size", "3000000000")] // audit finding: a 1.2 GB message made a segment recovery refused
     [InlineData("--hostname", "bad host")]          // audit finding: started, then faulted every connection
     [InlineData("--hostname", "mx\r\nInjected: 1")]
     [InlineData("--hostname", "a1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.example")] // 259 characters, over 255: every DATA faulted

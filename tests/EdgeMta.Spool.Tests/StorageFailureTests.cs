@@ -115,4 +115,20 @@ public class StorageFailureTests
         foreach (var id in committed) Assert.True(all.ContainsKey(id));
         Assert.Equal(TestSpools.Content(4, 100), all[committed[1]].Data);
     }
+
+    // Audit finding: with the spool removed by hand while running, 226 more messages got 250 from the segment
+    // still open: durable in a file no longer in the spool, and gone at restart.
+    [Fact]
+    public async Task ACommitToASegmentRemovedFromTheSpoolFailsAndTheNextGoesToANewOne()
+    {
+        using var dir = new TempDir();
+        await using var spool = TestSpools.Open(dir.Path);
+        Assert.Equal(CommitResult.Committed, (await TestSpools.Write(spool, 1, 100)).Result);
+        string segment = Assert.Single(Directory.GetFiles(dir.Path, "*.seg"));
+        File.Delete(segment);
+        Assert.Equal(CommitResult.Failed, (await TestSpools.Write(spool, 2, 100)).Result);
+        var (again, id) = await TestSpools.Write(spool, 3, 100);
+        Assert.Equal(CommitResult.Committed, again);
+        Assert.True(TestSpools.ReadAll(dir.Path, out _).ContainsKey(id));
+    }
 }
