@@ -5,7 +5,7 @@
 //         [for <forward-path>]; <date-time>
 // The HELO name arrives sanitised by Envelope (no CR, LF or controls); the client address is written as
 // an address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]", RFC 5321 §4.1.3). "with" is ESMTP or SMTP,
-// with S for TLS and UTF8 for SMTPUTF8 (RFC 3848, RFC 6531 §3.7.3). "for" names the recipient only when
+// with S for TLS (RFC 3848); UTF8SMTP(S) for SMTPUTF8 (RFC 6531 §3.7.3). "for" names the recipient only when
 // there is exactly one (RFC 5321 §7.2: not to disclose the others). The date is RFC 5322 §3.3 with +0000.
 // It writes into a caller's span and allocates nothing; the longest header fits in MaxLength.
 namespace EdgeMta.Protocol;
@@ -30,11 +30,8 @@ public static class ReceivedHeader
         w.Put("])\r\n\tby "u8);
         w.Put(hostName);
         w.Put(" with "u8);
-        if (envelope.SmtpUtf8)
-        {
-            w.Put("UTF8"u8);
-        }
-        w.Put(envelope.Extended ? "ESMTP"u8 : "SMTP"u8);
+        // RFC 6531 §3.7.3 registers UTF8SMTP and UTF8SMTPS (SMTPUTF8 is an extension, so there is no UTF8ESMTP).
+        w.Put(envelope.SmtpUtf8 ? "UTF8SMTP"u8 : envelope.Extended ? "ESMTP"u8 : "SMTP"u8);
         if (envelope.Tls)
         {
             w.Put("S"u8);

@@ -42,6 +42,22 @@ public class ReceivedHeaderTests
         Assert.StartsWith("Received: from bar.com ([IPv6:2001:db8::1])\r\n\tby foo.com with UTF8SMTP id Q00000001; ", h);
     }
 
+    [Theory]
+    [InlineData(false, "UTF8SMTP")]
+    [InlineData(true, "UTF8SMTPS")]
+    public void SmtpUtf8OverEhloIsTheRegisteredKeywordNotUtf8Esmtp(bool tls, string with)
+    {
+        // Audit finding: it wrote UTF8ESMTP and UTF8ESMTPS, which RFC 6531 §3.7.3 does not register.
+        string h = Header(e =>
+        {
+            e.SetClient("192.0.2.1"u8);
+            e.SetHelo("bar.com"u8, extended: true);
+            e.Tls = tls;
+            e.BeginTransaction("a@b.c"u8, default, new MailParameters { DeclaredSize = -1, SmtpUtf8 = true });
+        });
+        Assert.Contains($"\tby foo.com with {with} id ", h);
+    }
+
     [Fact]
     public void ControlCharactersInTheHeloNameCannotBreakTheHeader()
     {
