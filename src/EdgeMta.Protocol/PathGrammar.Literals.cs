@@ -105,7 +105,27 @@ public static partial class PathGrammar
             }
             chars[i] = (char)c;
         }
-        return IPAddress.TryParse(chars[..s.Length], out IPAddress? address) && address.AddressFamily == AddressFamily.InterNetworkV6;
+        if (!IPAddress.TryParse(chars[..s.Length], out IPAddress? address) || address.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            return false;
+        }
+        // The runtime also takes a "::" that stands for one group; RFC 5321 §4.1.3 does not: "::" is at least two
+        // groups of zeros, so beside it at most 6 groups (4 before an IPv4 tail) may be written.
+        if (s.IndexOf("::"u8) < 0)
+        {
+            return true;
+        }
+        bool v4 = s.Contains((byte)'.');
+        int groups = 0;
+        foreach (Range part in ((ReadOnlySpan<char>)chars[..s.Length]).Split(':'))
+        {
+            ReadOnlySpan<char> g = chars[..s.Length][part];
+            if (g.Length > 0 && !g.Contains('.'))
+            {
+                groups++;
+            }
+        }
+        return groups <= (v4 ? 4 : 6);
     }
 }
 

@@ -17,6 +17,9 @@ public class PathGrammarTests
     [InlineData("<user@[192.0.2.1]>", "user@[192.0.2.1]")]
     [InlineData("<user@[IPv6:2001:db8::1]>", "user@[IPv6:2001:db8::1]")]
     [InlineData("<user@[IPv6:::ffff:192.0.2.1]>", "user@[IPv6:::ffff:192.0.2.1]")]
+    [InlineData("<user@[IPv6:1:2:3:4:5:6::]>", "user@[IPv6:1:2:3:4:5:6::]")]
+    [InlineData("<user@[IPv6:1:2:3:4::192.0.2.1]>", "user@[IPv6:1:2:3:4::192.0.2.1]")]
+    [InlineData("<user@[IPv6:1:2:3:4:5:6:7:8]>", "user@[IPv6:1:2:3:4:5:6:7:8]")]
     [InlineData("<user@[x-tag:anything]>", "user@[x-tag:anything]")]
     [InlineData("<a@b-c.d1>", "a@b-c.d1")]
     public void AValidForwardPathGivesItsMailboxWithoutBracketsOrRoute(string path, string mailbox)
@@ -75,6 +78,9 @@ public class PathGrammarTests
     [InlineData("<a@[1.2.3.4.5]>")]
     [InlineData("<a@[IPv6:2001:db8::g]>")]
     [InlineData("<a@[IPv6:fe80::1%eth0]>")]
+    [InlineData("<a@[IPv6:1:2:3:4:5:6:7::]>")]          // RFC 5321 §4.1.3: "::" is at least two groups
+    [InlineData("<a@[IPv6:1::2:3:4:5:6:7]>")]
+    [InlineData("<a@[IPv6:1:2:3:4:5::192.0.2.1]>")]
     [InlineData("<a@[]>")]
     [InlineData("<@a.org:>")]
     [InlineData("<@a.org,b.org:u@c.org>")]
