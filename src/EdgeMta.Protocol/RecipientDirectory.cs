@@ -180,7 +180,7 @@ public sealed partial class RecipientDirectory
     /// The verdict for a forward path's mailbox (no brackets). <paramref name="atIndex"/> is the '@' or -1
     /// for a bare Postmaster. <paramref name="target"/> is the 251/551 address.
     /// </summary>
-    public RecipientVerdict Lookup(ReadOnlySpan<byte> mailbox, int atIndex, out ReadOnlySpan<byte> target)
+    public RecipientVerdict Lookup(scoped ReadOnlySpan<byte> mailbox, int atIndex, out ReadOnlySpan<byte> target)
     {
         target = default;
         if (atIndex < 0)
@@ -194,6 +194,14 @@ public sealed partial class RecipientDirectory
         if (!_domains.TryGet(mailbox[(atIndex + 1)..], out int domainFlags))
         {
             return RecipientVerdict.RelayDenied;
+        }
+        // "jones"@foo.com is jones@foo.com (RFC 5321 §4.1.2: quoting that is not needed does not change the
+        // mailbox), so a quoted local part whose content is a plain dot-string is looked up without its quotes.
+        Span<byte> unquoted = stackalloc byte[PathGrammar.MaxPath];
+        if (mailbox[0] == (byte)'"' && TryUnquoteLocalPart(mailbox, atIndex, unquoted, out int unquotedAt))
+        {
+            mailbox = unquoted[..(unquotedAt + mailbox.Length - atIndex)];
+            atIndex = unquotedAt;
         }
         if (_addresses.TryGet(mailbox, out int index))
         {
@@ -215,6 +223,37 @@ public sealed partial class RecipientDirectory
             return RecipientVerdict.Accept;
         }
         return RecipientVerdict.Unknown;
+    }
+
+    /// <summary>Writes the mailbox with its quoted local part unquoted when the content is a Dot-string (atext
+    /// and single inner dots); false when it is not one, and quoting is then part of the mailbox.</summary>
+    private static bool TryUnquoteLocalPart(ReadOnlySpan<byte> mailbox, int atIndex, Span<byte> dest, out int at)
+    {
+        at = 0;
+        if (atIndex < 2 || mailbox[atIndex - 1] != (byte)'"' || mailbox.Length > dest.Length)
+        {
+            return false;
+        }
+        for (int i = 1; i < atIndex - 1; i++)
+        {
+            byte c = mailbox[i];
+            if (c == (byte)'\\' && i + 1 < atIndex - 1)
+            {
+                c = mailbox[++i];
+            }
+            bool dot = c == (byte)'.';
+            if (!(dot || CharClass.Is(c, CharClass.AText)) || (dot && (at == 0 || dest[at - 1] == (byte)'.')))
+            {
+                return false;
+            }
+            dest[at++] = c;
+        }
+        if (at == 0 || dest[at - 1] == (byte)'.')
+        {
+            return false;
+        }
+        mailbox[atIndex..].CopyTo(dest[at..]);
+        return true;
     }
 
     private static bool StartsWithWord(string s, string word, out string rest)

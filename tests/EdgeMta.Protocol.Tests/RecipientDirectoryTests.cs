@@ -26,6 +26,14 @@ public class RecipientDirectoryTests
     [InlineData("Postmaster", RecipientVerdict.Accept)]
     [InlineData("old@foo.com", RecipientVerdict.Moved)]
     [InlineData("fwd@foo.com", RecipientVerdict.Forward)]
+    [InlineData("\"Jones\"@foo.com", RecipientVerdict.Accept)]          // audit finding: quoting it needs not is the same mailbox
+    [InlineData("\"admin.mrc\"@foo.com", RecipientVerdict.Accept)]
+    [InlineData("\"Jo\\nes\"@foo.com", RecipientVerdict.Accept)]        // a quoted-pair of an atext octet
+    [InlineData("\"\"@foo.com", RecipientVerdict.Unknown)]
+    [InlineData("\"Jo nes\"@foo.com", RecipientVerdict.Unknown)]       // a space: only the quoted form names it
+    [InlineData("\"Jones.\"@foo.com", RecipientVerdict.Unknown)]
+    [InlineData("\"old\"@foo.com", RecipientVerdict.Moved)]
+    [InlineData("\"postmaster\"@foo.com", RecipientVerdict.Accept)]
     public void LookupGivesEachAddressItsVerdict(string mailbox, RecipientVerdict verdict)
     {
         Assert.Equal(verdict, Look(TestDirectories.Seed, mailbox, out _));
