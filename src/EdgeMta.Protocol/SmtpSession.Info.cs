@@ -74,7 +74,14 @@ public sealed partial class SmtpSession
     {
         if (argument.IsEmpty)
         {
-            output.Write("214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS\r\n214-2.0.0 Mail is accepted for local recipients only; see RFC 5321\r\n214 2.0.0 End of HELP info\r\n"u8);
+            // STARTTLS only where it is offered; "local recipients only" only where a directory says who is local.
+            output.Write("214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP"u8);
+            output.Write(_options.TlsAvailable && !_tls ? " STARTTLS\r\n"u8 : "\r\n"u8);
+            if (!_directory.IsSink)
+            {
+                output.Write("214-2.0.0 Mail is accepted for local recipients only; see RFC 5321\r\n"u8);
+            }
+            output.Write("214 2.0.0 End of HELP info\r\n"u8);
             return SessionStatus.Continue;
         }
         ReadOnlySpan<byte> text = VerbOpcodes.Recognise(argument, out int after) switch

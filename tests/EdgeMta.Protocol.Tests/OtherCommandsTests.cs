@@ -45,6 +45,14 @@ public class OtherCommandsTests
     }
 
     [Fact]
+    public void HelpNamesStartTlsOnlyWhereItIsOffered()
+    {
+        Assert.DoesNotContain("STARTTLS", Greeted().Send("HELP\r\n"));
+        var tls = new SmtpSessionOptions { HostName = "foo.com", TlsAvailable = true };
+        Assert.Contains("HELP STARTTLS\r\n", Greeted(tls).Send("HELP\r\n"));
+    }
+
+    [Fact]
     public void EhloAnswersAMultiLine250WithEveryExtensionAndTheLastLineWithASpace()
     {
         var d = new SessionDriver();
