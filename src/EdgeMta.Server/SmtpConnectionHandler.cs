@@ -214,6 +214,25 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     private void LogExchange(ReadOnlySpan<byte> consumed)
     {
         if (consumed.IsEmpty || _session.State == SmtpState.WritingMail) return;
-        _context.Log.Begin(LogEvent.Command).Field("conn"u8, _connection.Id).Field("in"u8, consumed.TrimEnd("\r\n"u8)).End();
+        // Message text stays out of the log, as for DATA: after a BDAT line only how many octets followed.
+        int chunk = BdatLineEnd(consumed);
+        ServerLog.LineWriter line = _context.Log.Begin(LogEvent.Command).Field("conn"u8, _connection.Id)
+            .Field("in"u8, consumed[..chunk].TrimEnd("\r\n"u8));
+        if (chunk < consumed.Length) line = line.Field("octets-not-logged"u8, consumed.Length - chunk);
+        line.End();
+    }
+
+    /// <summary>Where the first BDAT command line of <paramref name="input"/> ends (its length when none).</summary>
+    private static int BdatLineEnd(ReadOnlySpan<byte> input)
+    {
+        int start = 0;
+        while (start < input.Length)
+        {
+            int lf = input[start..].IndexOf((byte)'\n');
+            int end = lf < 0 ? input.Length : start + lf + 1;
+            if (end - start >= 4 && System.Text.Ascii.EqualsIgnoreCase(input.Slice(start, 4), "BDAT"u8)) return end;
+            start = end;
+        }
+        return input.Length;
     }
 }

@@ -9,6 +9,32 @@ namespace EdgeMta.EndToEnd.Tests;
 /// </summary>
 public sealed class PolicyTests(ITestOutputHelper output)
 {
+    // Audit finding: --verbose logged BDAT chunks (message text) in its command lines; DATA text never was.
+    [Fact]
+    public async Task VerboseLogsCommandsButNoMessageTextOfDataOrBdat()
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--verbose"]);
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("MAIL FROM:<logged@example.com>", 250);
+            await c.CommandAsync("RCPT TO:<b@example.org>", 250);
+            await c.CommandAsync("DATA", 354);
+            await c.SendAsync("Subject: one\r\n\r\nsecret-in-data\r\n.\r\n");
+            await c.ExpectAsync(250);
+            await c.CommandAsync("MAIL FROM:<logged@example.com>", 250);
+            await c.CommandAsync("RCPT TO:<b@example.org>", 250);
+            await c.SendAsync("BDAT 32 LAST\r\nSubject: two\r\n\r\nsecret-in-bdat\r\n");
+            await c.ExpectAsync(250);
+            await c.CommandAsync("QUIT", 221);
+        }
+        Assert.Equal(2, (await server.StopAndExportAsync()).Count);
+        Assert.Contains("in=MAIL%20FROM:<logged@example.com>", server.Log);
+        Assert.Contains("in=BDAT%2032%20LAST octets-not-logged=32", server.Log);
+        Assert.DoesNotContain("secret-in-data", server.Log);
+        Assert.DoesNotContain("secret-in-bdat", server.Log);
+    }
+
     [Fact]
     public async Task InputPipelinedAfterEhloIsAProtocolSynchronizationErrorAndCloses()
     {
