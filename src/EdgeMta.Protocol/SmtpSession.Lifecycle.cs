@@ -23,7 +23,8 @@ public sealed partial class SmtpSession
 
     /// <summary>
     /// The server is stopping: 421 4.3.2 and Close for an idle session; a session reading or committing a
-    /// message goes on (Continue) and gets its 421 after the message's reply.
+    /// message (DATA, or BDAT between chunks too) goes on (Continue) and gets its 421 after the message's reply,
+    /// or after the first command that ends its BDAT transaction otherwise (RSET, say).
     /// </summary>
     public SessionStatus OnShutdown(IBufferWriter<byte> output)
     {
@@ -31,7 +32,7 @@ public sealed partial class SmtpSession
         {
             return SessionStatus.Close;
         }
-        if (_state == SmtpState.WritingMail || _chunkActive || _phase == Phase.AwaitingCommit)
+        if (_state == SmtpState.WritingMail || _chunking || _chunkActive || _phase == Phase.AwaitingCommit)
         {
             _shuttingDown = true;
             return SessionStatus.Continue;

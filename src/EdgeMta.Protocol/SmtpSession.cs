@@ -258,6 +258,13 @@ public sealed partial class SmtpSession
                 output.Write(Replies.SynchronizationError);
                 return Close();
             }
+            if (_shuttingDown && !_chunking && _state != SmtpState.WritingMail)
+            {
+                // A BDAT transaction let finish by a shutdown ended without its LAST chunk (RSET, say).
+                consumed = input.Length;
+                output.Write(_prepared.ShuttingDown);
+                return Close();
+            }
             if (++commands == MaxCommandsPerPass)
             {
                 return SessionStatus.Continue;

@@ -153,6 +153,32 @@ public class MessageTests
         Assert.Single(d.Store.Messages);
     }
 
+    // Audit finding: a client between BDAT chunks got 421 at once, while a DATA transaction may finish.
+    [Fact]
+    public void ShutdownBetweenBdatChunksLetsTheMessageFinishThenSends421()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        d.Send("BDAT 5\r\nhello");
+        var output = new ArrayBufferWriter<byte>();
+        Assert.Equal(SessionStatus.Continue, d.Session.OnShutdown(output));
+        Assert.Equal(0, output.WrittenCount);
+        Assert.Equal("250 2.0.0 Ok: 6 octets received\r\n", d.Send("BDAT 6\r\n world"));
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n421 4.3.2 foo.com Service shutting down\r\n", d.Send("BDAT 1 LAST\r\n!"));
+        Assert.True(d.Closed);
+        Assert.EndsWith("hello world!", Text(d.Store.Messages[0].Data));
+    }
+
+    [Fact]
+    public void ShutdownBetweenBdatChunksThenRsetAnswersItThenSends421()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        d.Send("BDAT 5\r\nhello");
+        d.Session.OnShutdown(new ArrayBufferWriter<byte>());
+        Assert.Equal("250 2.0.0 Ok\r\n421 4.3.2 foo.com Service shutting down\r\n", d.Send("RSET\r\n"));
+        Assert.True(d.Closed);
+        Assert.Empty(d.Store.Messages);
+    }
+
     [Fact]
     public void BdatChunksAre250EachAndTheLastEndsTheMessage()
     {
