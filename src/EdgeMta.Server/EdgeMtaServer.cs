@@ -141,6 +141,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             .Field("bytes"u8, r.Bytes)
             .Field("torn"u8, r.TornTailBytes)
             .Field("damaged"u8, r.Damaged.Count)
+            .Field("left-in-place"u8, r.LeftInPlace)
             .End();
     }
 }

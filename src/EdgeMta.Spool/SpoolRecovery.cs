@@ -38,6 +38,10 @@ public sealed class RecoveryReport
     public long PreviouslyQuarantined { get; internal set; }
     /// <summary>Damage found by this run (repaired when the run could write).</summary>
     public List<QuarantinedRegion> Damaged { get; } = new();
+    /// <summary>Damaged regions and torn tails left in place, unrepaired, because the disk had no room for
+    /// their copy: the server still starts (and refuses mail while the disk is full); a later start with room
+    /// sets them aside.</summary>
+    public int LeftInPlace { get; internal set; }
     internal long LastSequence { get; set; }
     public bool IsClean => Damaged.Count == 0 && TornTailBytes == 0;
 }
@@ -88,6 +92,7 @@ internal static class SpoolRecovery
         string name = Path.GetFileName(path);
         var marks = new List<(long Offset, long Length, bool HasSlot0, bool Zero)>();
         long live = 0;
+        bool leftInPlace = false;
         ulong salt;
         using (var file = new MappedFile(path))
         {
@@ -130,8 +135,15 @@ internal static class SpoolRecovery
                         else report.Damaged.Add(new QuarantinedRegion { Segment = name, Offset = r.Offset, Length = r.Length, Reason = r.Reason!, CopyPath = repair ? copy : null });
                         if (repair)
                         {
-                            CopyAside(span.Slice((int)r.Offset, (int)r.Length), quarantine, copy);
-                            marks.Add((r.Offset, r.Length, r.HasSlot0, r.Kind == RegionKind.TornTail));
+                            if (CopyAside(span.Slice((int)r.Offset, (int)r.Length), quarantine, copy))
+                            {
+                                marks.Add((r.Offset, r.Length, r.HasSlot0, r.Kind == RegionKind.TornTail));
+                            }
+                            else
+                            {
+                                report.LeftInPlace++;   // no room for the copy: nothing is cut without one
+                                leftInPlace = true;
+                            }
                         }
                         break;
                 }
@@ -139,7 +151,7 @@ internal static class SpoolRecovery
         }
         if (!repair) return false;
         if (marks.Count > 0) Mark(path, salt, marks);
-        if (live == 0)
+        if (live == 0 && !leftInPlace)
         {
             File.Delete(path);
             report.DeletedSegments++;
@@ -149,18 +161,33 @@ internal static class SpoolRecovery
         return false;
     }
 
-    private static void CopyAside(ReadOnlySpan<byte> bytes, string quarantine, string copy)
+    /// <summary>Copies a region aside, durably. False when the disk has no room for it (the partial copy is
+    /// removed); any other failure throws.</summary>
+    private static bool CopyAside(ReadOnlySpan<byte> bytes, string quarantine, string copy)
     {
-        if (File.Exists(copy)) return;   // an earlier, interrupted run made it from the original bytes
-        System.IO.Directory.CreateDirectory(quarantine);
+        if (File.Exists(copy)) return true;   // an earlier, interrupted run made it from the original bytes
         string temp = copy + ".tmp";
-        using (var h = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
+        try
         {
-            RandomAccess.Write(h, bytes, 0);
-            if (LibC.Fdatasync((int)h.DangerousGetHandle()) != 0) throw new IOException($"fdatasync {temp}: errno {LibC.LastError}");
+            System.IO.Directory.CreateDirectory(quarantine);
+            using (var h = File.OpenHandle(temp, FileMode.Create, FileAccess.Write))
+            {
+                RandomAccess.Write(h, bytes, 0);
+                if (LibC.Fdatasync((int)h.DangerousGetHandle()) != 0)
+                {
+                    int errno = LibC.LastError;
+                    throw new IOException($"fdatasync {temp}: errno {errno}", errno);
+                }
+            }
+        }
+        catch (IOException e) when (e.HResult is LibC.ENOSPC or LibC.EDQUOT)
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            return false;
         }
         File.Move(temp, copy, overwrite: true);
         LibC.FsyncDirectory(quarantine);
+        return true;
     }
 
     /// <summary>Makes each set-aside region one every reader skips, then makes that durable.</summary>

@@ -131,4 +131,50 @@ public class StorageFailureTests
         Assert.Equal(CommitResult.Committed, again);
         Assert.True(TestSpools.ReadAll(dir.Path, out _).ContainsKey(id));
     }
+
+    // Audit finding: on a full disk, recovery that had a damaged record to copy aside failed ("No space left on
+    // device"), and the server would not start. Now the region stays in place, uncut, until there is room.
+    [Fact]
+    public async Task RecoveryOnAFullDiskLeavesDamageInPlaceAndStartsAndSetsItAsideOnceThereIsRoom()
+    {
+        using var dir = new TempDir();
+        using var fs = SmallFilesystem.TryMount(dir.Path);
+        Assert.True(fs is not null, "needs a small tmpfs (mount, as root)");
+        string spoolDir = System.IO.Path.Combine(fs!.Path, "spool");
+        SpoolOptions options = new()
+        {
+            Directory = spoolDir, SegmentSize = 128 << 10, FirstBufferSize = 4096, MaxMessageSize = 1 << 20, MinimumFreeBytes = 0,
+        };
+        await using (var spool = MessageSpool.Open(options, out _))
+        {
+            for (int i = 1; i <= 3; i++) Assert.Equal(CommitResult.Committed, (await TestSpools.Write(spool, i, 1000)).Result);
+        }
+        string segment = Assert.Single(Directory.GetFiles(spoolDir, "*.seg"));
+        byte[] bytes = File.ReadAllBytes(segment);
+        int at = bytes.AsSpan().IndexOf(TestSpools.Content(2, 1000).AsSpan(0, 32));
+        Assert.True(at > 0);
+        bytes[at + 100] ^= 0x40;   // the middle record's payload: damage, not a torn tail
+        File.WriteAllBytes(segment, bytes);
+
+        string filler = System.IO.Path.Combine(fs.Path, "filler");
+        using (var f = new FileStream(filler, FileMode.Create))
+        {
+            try { while (true) f.Write(new byte[64 << 10]); } catch (IOException) { }
+        }
+        await using (var spool = MessageSpool.Open(options, out var full))
+        {
+            Assert.Equal(1, full.LeftInPlace);
+            Assert.Single(full.Damaged);
+            Assert.Equal(bytes, File.ReadAllBytes(segment));   // nothing cut or marked without its copy
+        }
+
+        File.Delete(filler);
+        await using (var spool = MessageSpool.Open(options, out var roomy))
+        {
+            Assert.Equal(0, roomy.LeftInPlace);
+            var damage = Assert.Single(roomy.Damaged);
+            Assert.True(File.Exists(damage.CopyPath));
+            Assert.Equal(2, roomy.Messages);
+        }
+    }
 }
