@@ -80,7 +80,14 @@ internal static class SpoolRecovery
         {
             long seq = SequenceOf(path);
             report.LastSequence = Math.Max(report.LastSequence, seq);
-            if (RecoverSegment(path, quarantine, repair, report, visitor)) dirChanged = true;
+            try
+            {
+                if (RecoverSegment(path, quarantine, repair, report, visitor)) dirChanged = true;
+            }
+            catch (FileNotFoundException) when (!repair)
+            {
+                // Read-only, beside a live server: it deletes a segment once nothing in it is live. Gone is empty.
+            }
         }
         if (dirChanged && repair) LibC.FsyncDirectory(dir);
         return report;
