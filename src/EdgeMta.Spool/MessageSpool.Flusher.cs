@@ -168,8 +168,8 @@ public sealed partial class MessageSpool
             // Up to the zeros written ahead too (Segment.cs), so their blocks convert in this one flush.
             if (e == 0) e = seg.Flush(from, Math.Max(_batchTo[i], Volatile.Read(ref seg.ZeroedTo)));
             // Durable in a file that is no longer in the spool (the directory or the segment removed by hand) is
-            // not durable: 451, and the segment takes no more records. One stat per segment per flush.
-            if (e == 0 && !File.Exists(seg.Path)) e = LibC.ENOENT;
+            // not durable: 451, and the segment takes no more records. One statx per segment per flush.
+            if (e == 0 && !seg.IsLinked()) e = LibC.ENOENT;
             if (e != 0)
             {
                 seg.Retired = true;

@@ -175,6 +175,16 @@ internal sealed unsafe class Segment
         if (Write(end, s_zeros.AsSpan(0, first), s_zeros.AsSpan(0, n - first)) == 0) Volatile.Write(ref ZeroedTo, to);
     }
 
+    /// <summary>False once the file has no name left (its segment or the whole spool removed by hand): what is
+    /// flushed into it then is durable nowhere a restart looks. One statx on the open file, no path walk.</summary>
+    public bool IsLinked()
+    {
+        byte* buffer = stackalloc byte[256];
+        byte empty = 0;
+        if (LibC.Statx(_fd, &empty, LibC.AT_EMPTY_PATH, LibC.STATX_NLINK, buffer) != 0) return true; // cannot tell
+        return BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(buffer + 16, 4)) > 0;
+    }
+
     /// <summary>msync(MS_SYNC) of [from, to) rounded out to pages. Returns 0 or an errno.</summary>
     public int Flush(long from, long to)
     {

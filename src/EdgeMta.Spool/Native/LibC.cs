@@ -32,6 +32,13 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "msync", SetLastError = true)]
     public static partial int Msync(nint addr, nuint length, int flags);
 
+    /// <summary>statx(2) (glibc 2.28): with AT_EMPTY_PATH and an empty path it reads the open file itself,
+    /// no path walk. The buffer is struct statx, 256 bytes; stx_nlink is the u32 at offset 16.</summary>
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
+    public static partial int Statx(int dirFd, byte* path, int flags, uint mask, byte* buffer);
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const uint STATX_NLINK = 0x4;
+
     [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
     public static partial nint Pwrite(int fd, byte* buffer, nuint count, long offset);
 
