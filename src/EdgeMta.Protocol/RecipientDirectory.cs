@@ -197,11 +197,14 @@ public sealed partial class RecipientDirectory
         }
         // "jones"@foo.com is jones@foo.com (RFC 5321 §4.1.2: quoting that is not needed does not change the
         // mailbox), so a quoted local part whose content is a plain dot-string is looked up without its quotes.
-        Span<byte> unquoted = stackalloc byte[PathGrammar.MaxPath];
-        if (mailbox[0] == (byte)'"' && TryUnquoteLocalPart(mailbox, atIndex, unquoted, out int unquotedAt))
+        if (mailbox[0] == (byte)'"')
         {
-            mailbox = unquoted[..(unquotedAt + mailbox.Length - atIndex)];
-            atIndex = unquotedAt;
+            Span<byte> unquoted = stackalloc byte[PathGrammar.MaxPath];
+            if (TryUnquoteLocalPart(mailbox, atIndex, unquoted, out int unquotedAt))
+            {
+                mailbox = unquoted[..(unquotedAt + mailbox.Length - atIndex)];
+                atIndex = unquotedAt;
+            }
         }
         if (_addresses.TryGet(mailbox, out int index))
         {
