@@ -98,7 +98,7 @@ public sealed partial class SmtpSession
     /// <summary>Errors counted toward the limit (Postfix smtpd_hard_error_limit).</summary>
     public int ErrorCount => _errors;
     /// <summary>The idle limit now: the data timeout while message text is expected, else the command timeout (RFC 5321 §4.5.3.2).</summary>
-    public TimeSpan CurrentTimeout => _state == SmtpState.WritingMail || _chunkActive ? _options.DataTimeout : _options.CommandTimeout;
+    public TimeSpan CurrentTimeout => _state == SmtpState.WritingMail || _chunkActive || _discard > 0 ? _options.DataTimeout : _options.CommandTimeout;
     /// <summary>Start waits this long before the greeting (the host calls OnGreetDelayElapsed).</summary>
     public bool AwaitingGreeting => _phase == Phase.AwaitingGreeting;
 

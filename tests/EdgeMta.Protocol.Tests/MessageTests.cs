@@ -201,6 +201,17 @@ public class MessageTests
     }
 
     [Fact]
+    public void ARefusedBdatChunkBeingSkippedWaitsUnderTheDataTimeout()
+    {
+        // Audit finding: the octets of a refused chunk were awaited under the command timeout (300 s, not 600 s).
+        SessionDriver d = InState(SmtpState.Wait);
+        Assert.StartsWith("503", d.Send("BDAT 100\r\nsome"));
+        Assert.Equal(TimeSpan.FromSeconds(600), d.Session.CurrentTimeout);
+        d.Send(new string('x', 96));
+        Assert.Equal(TimeSpan.FromSeconds(300), d.Session.CurrentTimeout);
+    }
+
+    [Fact]
     public void ARefusedBdatHasItsOctetsSkippedNotExecuted()
     {
         SessionDriver d = InState(SmtpState.Wait);
