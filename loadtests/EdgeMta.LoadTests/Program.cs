@@ -3,12 +3,12 @@ using System.Globalization;
 using System.Net;
 using EdgeMta.LoadTests;
 
-// edgemta-load: an SMTP load generator with NBomber-style scenarios and reports (issue 5).
+// edgemta-load: an SMTP load generator with NBomber-style scenarios and reports (README, "Performance work").
 // It counts a message as delivered only on 250 after the end-of-data dot, and files every other ending
 // under the step and reply code where it failed, so a server that drops or refuses mail cannot look fast.
 // Exit status: 0 every attempted message delivered, 1 some failed, 2 bad command line.
 
-// Socket completions run inline on the epoll thread (see /work/shared/PERF-NOTES.md: 80 instead of 249
+// Socket completions run inline on the epoll thread (see docs/PERF-NOTES.md: 80 instead of 249
 // µs of CPU per message for a sink); the client's continuations never block, so this is safe here.
 // Must be set before the first socket is created; --thread-pool-completions turns it off.
 if (Array.IndexOf(args, "--thread-pool-completions") < 0

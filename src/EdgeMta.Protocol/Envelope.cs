@@ -25,7 +25,7 @@ public sealed class Envelope
     }
 
     // Storage starts empty or small and grows on first use, then is kept for the pooled session's next
-    // connection: an idle connection (no MAIL yet) holds almost nothing (issue 5: 10,000 idle connections).
+    // connection: an idle connection (no MAIL yet) holds almost nothing (README, "Performance work": 10,000 idle connections).
     private byte[] _session = new byte[64];
     private int _sessionUsed;
     private Slice _clientAddress;

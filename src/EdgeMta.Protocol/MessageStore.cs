@@ -51,7 +51,7 @@ public interface IMessageStore
 {
     /// <summary>
     /// Whether a new message would fit now (a cheap check: the spool samples free space periodically).
-    /// False makes MAIL answer 452 4.3.1 (issue 3: below the free-space floor), so a client learns before
+    /// False makes MAIL answer 452 4.3.1 (docs/PROTOCOL.md: below the free-space floor), so a client learns before
     /// sending its data; Begin still reports Full if space runs out in between.
     /// </summary>
     bool HasRoomForMessage { get; }

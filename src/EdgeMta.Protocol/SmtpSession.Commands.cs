@@ -74,7 +74,7 @@ public sealed partial class SmtpSession
             SmtpVerb.Expn => Expn(argument, output),
             SmtpVerb.Help => Help(argument, output),
             SmtpVerb.StartTls => StartTls(output),
-            _ => RefuseStatus(Replies.BadSequence, output), // Dot: a lone "." outside DATA (seed 000: 503)
+            _ => RefuseStatus(Replies.BadSequence, output), // Dot: a lone "." outside DATA (docs/seeds/000: 503)
         };
     }
 
@@ -112,7 +112,7 @@ public sealed partial class SmtpSession
 
     /// <summary>
     /// mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF     ; RFC 5321 §4.1.1.2
-    /// States 3 and 7 (seed 000): 250 → 4; a policy refusal 550 5.7.1 stays (D3, D5).
+    /// States 3 and 7 (docs/seeds/000): 250 → 4; a policy refusal 550 5.7.1 stays (D3, D5).
     /// </summary>
     private SessionStatus Mail(ReadOnlySpan<byte> argument, IBufferWriter<byte> output)
     {

@@ -39,7 +39,7 @@ public sealed class SmtpSessionOptions
     public VrfyMode Vrfy { get; init; } = VrfyMode.Ambiguous;
     /// <summary>--expn enabled: EXPN lists the members of a directory list; otherwise 502.</summary>
     public bool ExpnEnabled { get; init; }
-    /// <summary>--legacy-send: SEND, SOML, SAML act as MAIL (seed 003 "Verifying and Sending").</summary>
+    /// <summary>--legacy-send: SEND, SOML, SAML act as MAIL (docs/seeds/003 "Verifying and Sending").</summary>
     public bool LegacySend { get; init; }
     public BareNewlinePolicy BareNewlines { get; init; } = BareNewlinePolicy.Reject;
     /// <summary>--refuse-mail: 521 at connect, then close (RFC 7504).</summary>

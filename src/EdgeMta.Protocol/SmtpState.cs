@@ -1,4 +1,5 @@
-// Contract: the session states of seed 000 and which verbs each state takes, declared once and run as masks.
+// Contract: the session states of the seed state table (docs/seeds/000) and which verbs each state
+// takes, declared once and run as masks.
 //
 // The declaration below reads like PROTOCOL.md's table: a verb a state does not list is answered
 // 503 5.5.1 (bad sequence of commands) and changes nothing. What an allowed verb then does (its reply and
@@ -6,7 +7,7 @@
 // SmtpSession.Data.cs). State 6 is absent on purpose: there every line is message text (D6).
 namespace EdgeMta.Protocol;
 
-/// <summary>The states of seed 000, numbered as there.</summary>
+/// <summary>The states of the seed state table (docs/seeds/000), numbered as there.</summary>
 public enum SmtpState : byte
 {
     /// <summary>1: no connection (after QUIT, a 421, or before Start).</summary>
@@ -40,7 +41,7 @@ public static class StateTable
     /// <summary>The declaration: each state and the verbs it takes besides <see cref="Anywhere"/>.</summary>
     private static readonly (SmtpState State, SmtpVerb[] Verbs)[] Declaration =
     [
-        // 2 Connected: MAIL, RCPT, DATA, "." are 503 (seed 000 column 2).
+        // 2 Connected: MAIL, RCPT, DATA, "." are 503 (docs/seeds/000 column 2).
         (SmtpState.Connected, []),
         // 3 Wait: MAIL opens a transaction; RCPT, DATA, "." are 503.
         (SmtpState.Wait, [SmtpVerb.Mail]),
@@ -48,7 +49,7 @@ public static class StateTable
         (SmtpState.SenderApproved, [SmtpVerb.Rcpt, SmtpVerb.Data, SmtpVerb.Bdat]),
         // 5 RecipientApproved: more RCPT, DATA (354 → 6), BDAT (RFC 3030).
         (SmtpState.RecipientApproved, [SmtpVerb.Rcpt, SmtpVerb.Data, SmtpVerb.Bdat]),
-        // 7 ReadyToDeliver: a new MAIL (seed 000: 250 → 4); RCPT, DATA, "." are 503.
+        // 7 ReadyToDeliver: a new MAIL (docs/seeds/000: 250 → 4); RCPT, DATA, "." are 503.
         (SmtpState.ReadyToDeliver, [SmtpVerb.Mail]),
     ];
 

@@ -21,7 +21,7 @@ public enum SmtpVerb : byte
     /// <summary>Not a known verb (500 5.5.2).</summary>
     Unknown = 0,
     Helo, Ehlo, Mail, Rcpt, Data, Bdat, Rset, Noop, Quit, Vrfy, Expn, Help, Turn, Send, Soml, Saml, StartTls,
-    /// <summary>A line holding only "." outside DATA (seed 000: 503 in every state).</summary>
+    /// <summary>A line holding only "." outside DATA (docs/seeds/000: 503 in every state).</summary>
     Dot,
 }
 
@@ -172,7 +172,7 @@ public enum VerbFlags : ushort
 
     /// <summary>
     /// Not implemented: TURN (RFC 2821 §4.1.1 dropped it: "obsolete, unsafe without authentication"),
-    /// SEND/SOML/SAML (RFC 5321 §4.5.3... removed; sendmail answers 502, seed 001). 502 5.5.1.
+    /// SEND/SOML/SAML (RFC 5321 §4.5.3... removed; sendmail answers 502, docs/seeds/001). 502 5.5.1.
     /// </summary>
     NotImplemented = 1 << 3,
 

@@ -1,5 +1,5 @@
 // The handler as the session's message store: the protocol's envelope and message text go into one
-// spool record. Storage trouble is always 4xx (issue 3 §5): the spool says Failed (451 4.3.0) or Full
+// spool record. Storage trouble is always 4xx (docs/PROTOCOL.md): the spool says Failed (451 4.3.0) or Full
 // (452 4.3.1), and the client tries again later; nothing acknowledged is ever lost.
 using System.Diagnostics;
 using EdgeMta.Protocol;

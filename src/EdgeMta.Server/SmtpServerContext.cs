@@ -19,7 +19,7 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
         Directory = directory;
         Spool = spool;
         Log = log;
-        // The default pool keeps ProcessorCount * 2 objects (PERF-NOTES): far too few under connection churn.
+        // The default pool keeps ProcessorCount * 2 objects (docs/PERF-NOTES.md): far too few under connection churn.
         _handlers = new DefaultObjectPool<SmtpConnectionHandler>(new HandlerPolicy(this), maxRetainedHandlers);
     }
 

@@ -1,7 +1,7 @@
 // Group commit (RFC 5321 §6.1 durability at the price of one flush per batch, not per message).
 // One dedicated thread: it takes every commit queued since its last flush, msyncs one page range per
 // segment touched, and completes each commit's ValueTask right there. Commits that arrive during a flush
-// form the next batch, so the batch grows with the load and no writer thread ever blocks (PERF-NOTES.md:
+// form the next batch, so the batch grows with the load and no writer thread ever blocks (docs/PERF-NOTES.md:
 // k=64 records per flush gives about 19x the per-message rate of k=1).
 // The range flushed for a segment starts at the lower of its watermark and the batch's first record: the
 // watermark is how far every slot 0 is already durable, and flushing from it makes durable the slot 0 of
@@ -151,7 +151,7 @@ public sealed partial class MessageSpool
         }
         // Completed here, on this thread: the continuation (the server's posts its connection's reply and
         // sends it) runs at once. A hop to the thread pool instead cost a wakeup per batch and
-        // two to three times the context switches per message (issue 5).
+        // two to three times the context switches per message (README, "Performance work").
         foreach (var m in batch) m.CompleteFlush(result);
     }
 

@@ -3,7 +3,7 @@
 // Writes go in with pwrite, into the page cache the mapping shows; flushes are msync(MS_SYNC) of the
 // mapped range. Why not stores through a writable mapping (the first design): every page written through
 // it faults once to become writable and, at each msync, is write-protected again with a TLB shootdown to
-// the other CPU. Measured on this machine (issue 5): 64 KiB messages, 10 per flush, 240 MB/s and 150 µs
+// the other CPU. Measured on this machine (README, "Performance work"): 64 KiB messages, 10 per flush, 240 MB/s and 150 µs
 // CPU each through the mapping against 730 MB/s and 20 µs with pwrite; in the server, 1 KiB messages
 // spent 15% of their CPU in those faults and shootdowns.
 // Zero-ahead: posix_fallocate leaves the blocks "unwritten", and the first writeback of each one converts

@@ -13,7 +13,7 @@
 // - Socket outcomes are values: SocketError and BytesTransferred are read, never thrown. Synchronous
 //   completions are handled by the drive loop itself, never by recursion.
 // - An idle connection waits with a zero-byte receive and holds no buffer; a buffer is taken only when
-//   data is ready and given back when the handler consumed all of it (PERF-NOTES: 3.3 KB instead of
+//   data is ready and given back when the handler consumed all of it (docs/PERF-NOTES.md: 3.3 KB instead of
 //   19.3 KB per idle connection).
 // - While a send is pending nothing else happens: no input is processed, so output cannot grow while a
 //   client is not reading; a send that makes no progress for SendTimeout closes the connection.
@@ -181,7 +181,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem
 
     // Resume drives the connection on the calling thread when nobody else owns it: the spool's flusher,
     // which completes commits, then sends the 250 itself. Queueing the drive to the pool instead cost a
-    // pool-thread wakeup per batch (issue 5: 10 context switches per message against 3). A turn that would
+    // pool-thread wakeup per batch (README, "Performance work": 10 context switches per message against 3). A turn that would
     // run long (many synchronous receives) still yields to the pool (Drive).
     internal bool RequestResume(int generation)
     {

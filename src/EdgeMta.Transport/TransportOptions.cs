@@ -24,12 +24,12 @@ public sealed class TransportOptions
     public bool ExemptLoopbackFromAddressLimit { get; set; }
 
     /// <summary>Size of the buffer taken when data is ready to read (a power of two, at least 1 KiB).
-    /// 16 KiB: loopback TCP reaches full speed at 16 KiB transfers (PERF-NOTES).</summary>
+    /// 16 KiB: loopback TCP reaches full speed at 16 KiB transfers (docs/PERF-NOTES.md).</summary>
     public int ReceiveBufferSize { get; set; } = 16 * 1024;
 
     /// <summary>
     /// Wait for input with a zero-byte receive, taking a buffer only when data is ready (default). Idle
-    /// connections then hold no buffer (PERF-NOTES: 3.3 KB instead of 19.3 KB each), at the price of one
+    /// connections then hold no buffer (docs/PERF-NOTES.md: 3.3 KB instead of 19.3 KB each), at the price of one
     /// more recv(2) per wait: measured here, 2 recvfrom + 1 sendto + ~0.9 epoll_wait per command round
     /// trip. False: post the real receive at once and keep the buffer while idle.
     /// </summary>

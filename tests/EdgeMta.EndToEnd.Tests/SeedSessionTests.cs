@@ -3,7 +3,7 @@ using EdgeMta.EndToEnd.Tests.Harness;
 namespace EdgeMta.EndToEnd.Tests;
 
 /// <summary>
-/// The four example sessions of seed 003 (RFC 5321 Appendix D), replayed by swaks where swaks can say
+/// The four example sessions of docs/seeds/003 (RFC 5321 Appendix D), replayed by swaks where swaks can say
 /// them; the raw versions (RSET mid-transaction and SEND, which swaks cannot say, included) are golden
 /// transcripts under Transcripts/seed003-*.smtp. The server plays foo.com with a recipient directory in
 /// which Jones and Brown have mailboxes and Green does not.
@@ -11,7 +11,7 @@ namespace EdgeMta.EndToEnd.Tests;
 public sealed class SeedSessionTests(ITestOutputHelper output)
 {
     private const string Directory = """
-        # seed 003: Jones and Brown have mailboxes at foo.com, Green does not
+        # docs/seeds/003: Jones and Brown have mailboxes at foo.com, Green does not
         Jones@foo.com
         Brown@foo.com
         Admin.MRC@foo.com   Mark Crispin

@@ -27,7 +27,7 @@ public sealed class SessionDriver
         Client = client;
     }
 
-    /// <summary>The directory of seed 003's sessions: Jones, Brown, Admin.MRC "Mark Crispin" at foo.com; Green unknown.</summary>
+    /// <summary>The directory of docs/seeds/003's sessions: Jones, Brown, Admin.MRC "Mark Crispin" at foo.com; Green unknown.</summary>
     public SmtpSessionOptions Options { get; }
     public SmtpSession Session { get; }
     public InMemoryMessageStore Store { get; }
@@ -119,7 +119,7 @@ public sealed class SessionDriver
 public static class TestDirectories
 {
     public const string SeedText = """
-        # The mailboxes of seed 003's example sessions (RFC 5321 Appendix D); Green has none.
+        # The mailboxes of docs/seeds/003's example sessions (RFC 5321 Appendix D); Green has none.
         Jones@foo.com
         Brown@foo.com
         Admin.MRC@foo.com   Mark Crispin

@@ -1,7 +1,7 @@
 // The transport alone over loopback: one client socket (blocking, preallocated buffers, so the client
 // allocates nothing) against a handler that answers every line with a fixed reply. Measures what one
 // command round trip costs end to end, and what a pipelined batch of 100 costs per command, with and
-// without DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS (PERF-NOTES). Allocations are per operation for
+// without DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS (docs/PERF-NOTES.md). Allocations are per operation for
 // the whole process (server and client); the server's steady state should add none.
 //   dotnet run -c Release --project perf/EdgeMta.Benchmarks -- --filter '*TransportRoundTrip*'
 using System.Buffers;

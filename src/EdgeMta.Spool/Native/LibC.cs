@@ -2,7 +2,7 @@
 // Why not FileStream/MemoryMappedFile: posix_fallocate is the only way to get a segment that is never
 // sparse (a store into a sparse page on a full disk raises SIGBUS and kills the process), and
 // MemoryMappedViewAccessor.Flush() msyncs the whole view with MS_INVALIDATE where the spool needs
-// msync(MS_SYNC) over the dirty page range only (PERF-NOTES.md).
+// msync(MS_SYNC) over the dirty page range only (docs/PERF-NOTES.md).
 using System.Runtime.InteropServices;
 
 namespace EdgeMta.Spool.Native;
