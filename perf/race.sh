@@ -24,11 +24,17 @@
 # --quick), so a run lasts seconds, not a fraction of one spent mostly on connection set-up; Postfix,
 # some 20x slower, sends the cell's count. Rates (msg/s) are what is compared, so the counts may differ.
 #
+# A second edgemta: `--edgemta-b "BIN [FLAGS...]"` adds the target edgemta-b (BIN run as edgemta is,
+# plus FLAGS), raced in the same cells, and a column edgemta-b / edgemta: two builds (net9 against net10)
+# or two flag sets (with and without --metrics-listen) compared in one run. With `--scrape-b`, GET
+# /metrics of edgemta-b is fetched every second while the race runs (FLAGS must hold --metrics-listen).
+#
 # Usage: perf/race.sh [--quick] [--rounds N] [--scale K] [--targets edgemta,smtp-sink,postfix]
 #                     [--clients LIST] [--out DIR] [--no-install] [--no-build]
+#                     [--edgemta-b "BIN [FLAGS...]" [--scrape-b]] [--cells "SIZE:SESSIONS:CONN:COUNT ..."]
 set -uo pipefail
 
-quick=0 rounds=3 scale="" install=1 build=1 out="" targets_arg="edgemta,smtp-sink,postfix"
+quick=0 rounds=3 scale="" install=1 build=1 out="" targets_arg="edgemta,smtp-sink,postfix" edgemta_b="" scrape_b=0 cells_arg=""
 clients_arg="smtp-source,edgemta-load,edgemta-load-pipe"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,12 +46,16 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --no-install) install=0 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --edgemta-b) edgemta_b=$2; shift ;;
+    --scrape-b) scrape_b=1 ;;
+    --cells) cells_arg=$2; shift ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "race.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+[ -n "$edgemta_b" ] && [[ ",$targets_arg," != *",edgemta-b,"* ]] && targets_arg="$targets_arg,edgemta-b"
 scale=${scale:-$([ "$quick" = 1 ] && echo 1 || echo 5)}
 case $scale in ''|*[!0-9]*|0) echo "race.sh: --scale wants a whole number >= 1" >&2; exit 2 ;; esac
 
@@ -65,10 +75,12 @@ printf 'round\ttarget\tclient\tsize\tsessions\tconnections\tmessages\tmsg_per_s\
 say() { echo "$*" | tee -a "$log" >&2; }
 
 # ---------------------------------------------------------------- cleanup: every pid we started
-sink_pid="" edgemta_pid="" postfix_master="" postfix_dir=""
+sink_pid="" postfix_master="" postfix_dir="" scraper_pid=""
+declare -A edgemta_pid=()
 cleanup() {
   set +e
-  [ -n "$edgemta_pid" ] && kill "$edgemta_pid" 2>/dev/null && wait "$edgemta_pid" 2>/dev/null
+  [ -n "$scraper_pid" ] && kill "$scraper_pid" 2>/dev/null && wait "$scraper_pid" 2>/dev/null
+  for e in "${edgemta_pid[@]}"; do [ -n "$e" ] && kill "$e" 2>/dev/null && wait "$e" 2>/dev/null; done
   [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
   if [ -n "$postfix_dir" ]; then
     postfix -c "$postfix_dir/etc" stop >>"$log" 2>&1
@@ -78,7 +90,7 @@ cleanup() {
     fi
   fi
   if [ "$out" = "$work" ]; then
-    rm -rf "$work/spool" "$work/postfix/queue"      # keep logs and results, drop the bulk
+    rm -rf "$work"/spool* "$work/postfix/queue"      # keep logs and results, drop the bulk
   else
     rm -rf "$work"
   fi
@@ -226,40 +238,48 @@ postfix_queue_count() {
   find "$postfix_dir/queue/incoming" "$postfix_dir/queue/active" "$postfix_dir/queue/maildrop" -type f 2>/dev/null | wc -l
 }
 
-edgemta_bin="$root/dist/edgemta"
-start_edgemta() {
-  if [ ! -x "$edgemta_bin" ]; then
+# edgemta and edgemta-b: the binary and the flags each runs with (edgemta-b only with --edgemta-b).
+declare -A edgemta_bin=([edgemta]="$root/dist/edgemta") edgemta_flags=([edgemta]="")
+if [ -n "$edgemta_b" ]; then
+  read -r -a b_words <<<"$edgemta_b"
+  edgemta_bin[edgemta-b]=$(realpath -m "${b_words[0]}")
+  edgemta_flags[edgemta-b]="${b_words[*]:1}"
+fi
+start_edgemta() {   # target: edgemta or edgemta-b
+  local t=$1 bin=${edgemta_bin[$1]}
+  if [ "$t" = edgemta ] && [ ! -x "$bin" ]; then
     if [ "$build" = 1 ] && [ -d "$root/src/EdgeMta" ]; then
       say "edgemta: dist/edgemta missing, publishing it (dotnet publish src/EdgeMta -c Release -o dist)"
       (cd "$root" && timeout 900 dotnet publish src/EdgeMta -c Release -o dist -nologo -clp:ErrorsOnly) >"$out/publish.log" 2>&1
     fi
-    [ -x "$edgemta_bin" ] || { status[edgemta]="not built (dist/edgemta missing; publish log: $out/publish.log)"; return; }
   fi
-  rm -rf "$work/spool"
-  mkdir -p "$work/spool"
-  "$edgemta_bin" serve --listen 127.0.0.1:0 --spool "$work/spool" --sync always </dev/null >"$out/edgemta.out" 2>>"$out/edgemta.err" &
-  edgemta_pid=$!
+  [ -x "$bin" ] || { status[$t]="not built ($bin missing)"; return; }
+  rm -rf "$work/spool-$t"
+  mkdir -p "$work/spool-$t"
+  local -a flags=(); read -r -a flags <<<"${edgemta_flags[$t]}"
+  "$bin" serve --listen 127.0.0.1:0 --spool "$work/spool-$t" --sync always "${flags[@]}" </dev/null >"$out/$t.out" 2>>"$out/$t.err" &
+  edgemta_pid[$t]=$!
   local line="" p=""
   for _ in $(seq 100); do
-    line=$(head -n1 "$out/edgemta.out" 2>/dev/null)
+    line=$(head -n1 "$out/$t.out" 2>/dev/null)
     if [[ "$line" =~ listening\ on\ 127\.0\.0\.1:([0-9]+) ]]; then p=${BASH_REMATCH[1]}; break; fi
-    kill -0 "$edgemta_pid" 2>/dev/null || break
+    kill -0 "${edgemta_pid[$t]}" 2>/dev/null || break
     sleep 0.1
   done
   if [ -z "$p" ]; then
-    kill "$edgemta_pid" 2>/dev/null; wait "$edgemta_pid" 2>/dev/null; edgemta_pid=""
-    status[edgemta]="not built: dist/edgemta did not print 'listening on 127.0.0.1:PORT' (see $out/edgemta.err)"
+    kill "${edgemta_pid[$t]}" 2>/dev/null; wait "${edgemta_pid[$t]}" 2>/dev/null; edgemta_pid[$t]=""
+    status[$t]="not built: $bin did not print 'listening on 127.0.0.1:PORT' (see $out/$t.err)"
     return
   fi
-  port[edgemta]=$p; pid[edgemta]=$edgemta_pid; status[edgemta]=ok
+  port[$t]=$p; pid[$t]=${edgemta_pid[$t]}; status[$t]=ok
 }
 
 # The spool only grows during the race; start afresh past 2 GiB so the disk is not the story.
 maybe_restart_edgemta() {
-  local mb; mb=$(du -sm "$work/spool" 2>/dev/null | cut -f1)
+  local t=$1 mb; mb=$(du -sm "$work/spool-$t" 2>/dev/null | cut -f1)
   if [ "${mb:-0}" -gt 2048 ]; then
-    kill "$edgemta_pid" 2>/dev/null; wait "$edgemta_pid" 2>/dev/null; edgemta_pid=""
-    start_edgemta
+    kill "${edgemta_pid[$t]}" 2>/dev/null; wait "${edgemta_pid[$t]}" 2>/dev/null; edgemta_pid[$t]=""
+    start_edgemta "$t"
   fi
 }
 
@@ -267,7 +287,7 @@ restart_target() {
   case $1 in
     smtp-sink) wait "$sink_pid" 2>/dev/null; start_sink ;;
     postfix) postfix -c "$postfix_dir/etc" stop >>"$log" 2>&1; sleep 1; start_postfix ;;
-    edgemta) wait "$edgemta_pid" 2>/dev/null; edgemta_pid=""; start_edgemta ;;
+    edgemta|edgemta-b) wait "${edgemta_pid[$1]}" 2>/dev/null; edgemta_pid[$1]=""; start_edgemta "$1" ;;
   esac
   say "target $1: ${status[$1]}${port[$1]:+ on 127.0.0.1:${port[$1]} (pid ${pid[$1]})}"
 }
@@ -276,16 +296,36 @@ for t in ${targets_arg//,/ }; do
   case $t in
     smtp-sink) start_sink ;;
     postfix) start_postfix ;;
-    edgemta) start_edgemta ;;
+    edgemta|edgemta-b) start_edgemta "$t" ;;
     *) say "unknown target $t"; exit 2 ;;
   esac
   say "target $t: ${status[$t]}${port[$t]:+ on 127.0.0.1:${port[$t]} (pid ${pid[$t]})}"
 done
 
+# A scraper for edgemta-b's metrics: one GET a second, as Prometheus would, for the whole race (bounded by
+# the race's own end: it is stopped by its pid on exit).
+if [ "$scrape_b" = 1 ] && [ "${status[edgemta-b]:-}" = ok ]; then
+  mport=""
+  for _ in $(seq 50); do
+    mport=$(sed -n 's/^metrics on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out/edgemta-b.out" | head -n1)
+    [ -n "$mport" ] && break; sleep 0.1
+  done
+  if [ -n "$mport" ]; then
+    ( for _ in $(seq 86400); do curl -s -o /dev/null "http://127.0.0.1:$mport/metrics"; sleep 1; done ) &
+    scraper_pid=$!
+    say "scraping edgemta-b's metrics on 127.0.0.1:$mport every second"
+  else
+    say "--scrape-b: edgemta-b printed no 'metrics on 127.0.0.1:PORT' line; not scraping"
+  fi
+fi
+
 # ---------------------------------------------------------------- the matrix
 # cell = size sessions connections count
 cells=()
-if [ "$quick" = 1 ]; then
+if [ -n "$cells_arg" ]; then
+  cap=180
+  for c in $cells_arg; do cells+=("${c//:/ }"); done
+elif [ "$quick" = 1 ]; then
   cap=60
   cells=("1024 1 reused 300" "1024 10 reused 600" "1024 100 reused 1000" "1024 10 per-message 400" "65536 10 reused 300")
 else
@@ -348,7 +388,7 @@ run_one() {   # round target client size sessions connections count
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$t" "$client" "$size" "$s" "$conn" "$n" "${rate:-}" "$cpu" "$st" >>"$results"
   say "$(printf 'round %s  %-9s %-17s %6s B %4s sess %-11s %6s msgs  %9s msg/s  %8s µs CPU/msg  %s' "$round" "$t" "$client" "$size" "$s" "$conn" "$n" "${rate:--}" "$cpu" "$st")"
-  [ "$t" = edgemta ] && maybe_restart_edgemta
+  case $t in edgemta|edgemta-b) maybe_restart_edgemta "$t" ;; esac
 }
 
 started=$(date +%s)
@@ -377,7 +417,7 @@ elapsed=$(( $(date +%s) - started ))
 # ---------------------------------------------------------------- the table
 {
   echo "edgemta race, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $rounds round(s), counts x$scale for edgemta and smtp-sink, ${elapsed}s of runs; medians over rounds"
-  for t in edgemta smtp-sink postfix; do
+  for t in edgemta edgemta-b smtp-sink postfix; do
     [[ ",$targets_arg," == *",$t,"* ]] && echo "  $t: ${status[$t]}"
   done
 } | tee "$out/race.md" >&2
@@ -406,15 +446,18 @@ def show(key, t, what, fmt):
     return fmt.format(v)
 def ratio(a, b):
     return f'{a / b:.2f}' if a and b else '-'
+has_b = any(r['target'] == 'edgemta-b' for r in rows)
 print()
-print('| client | size | sessions | connections | edgemta msg/s | smtp-sink msg/s | postfix msg/s | edgemta / smtp-sink | edgemta / postfix | CPU µs/msg edgemta | smtp-sink | postfix |')
-print('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+print('| client | size | sessions | connections | edgemta msg/s | smtp-sink msg/s | postfix msg/s | edgemta / smtp-sink | edgemta / postfix | CPU µs/msg edgemta | smtp-sink | postfix |'
+      + (' edgemta-b msg/s | edgemta-b / edgemta | CPU µs/msg edgemta-b |' if has_b else ''))
+print('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|' + ('---:|---:|---:|' if has_b else ''))
 for key in cells:
     client, size, s, conn = key
     e, k, p = med(key, 'edgemta', 'rate'), med(key, 'smtp-sink', 'rate'), med(key, 'postfix', 'rate')
     print(f"| {client} | {'64 KiB' if size == 65536 else '1 KiB' if size == 1024 else size} | {s} | {conn} | "
           f"{show(key, 'edgemta', 'rate', '{:,.0f}')} | {show(key, 'smtp-sink', 'rate', '{:,.0f}')} | {show(key, 'postfix', 'rate', '{:,.0f}')} | "
-          f"{ratio(e, k)} | {ratio(e, p)} | {show(key, 'edgemta', 'cpu', '{:,.0f}')} | {show(key, 'smtp-sink', 'cpu', '{:,.0f}')} | {show(key, 'postfix', 'cpu', '{:,.0f}')} |")
+          f"{ratio(e, k)} | {ratio(e, p)} | {show(key, 'edgemta', 'cpu', '{:,.0f}')} | {show(key, 'smtp-sink', 'cpu', '{:,.0f}')} | {show(key, 'postfix', 'cpu', '{:,.0f}')} |"
+          + (f" {show(key, 'edgemta-b', 'rate', '{:,.0f}')} | {ratio(med(key, 'edgemta-b', 'rate'), e)} | {show(key, 'edgemta-b', 'cpu', '{:,.0f}')} |" if has_b else ''))
 if edgemta_status != 'ok':
     print(f'| edgemta: not built | | | | {edgemta_status} | | | | | | | |')
 bad = [r for r in rows if r['status'] != 'ok']

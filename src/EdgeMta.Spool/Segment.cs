@@ -161,7 +161,7 @@ internal sealed unsafe class Segment
     }
 
     public const int ZeroChunk = 64 << 10;
-    private static readonly byte[] s_zeros = new byte[ZeroChunk];
+    private static readonly byte[] Zeros = new byte[ZeroChunk];
 
     /// <summary>Writes zeros from <paramref name="end"/> (the tail just written) to one chunk past the next
     /// chunk boundary, spool lock held: under two chunks, so one pwritev of the zero buffer twice. A failed
@@ -172,7 +172,7 @@ internal sealed unsafe class Segment
         long to = Math.Min(Length, ((end + ZeroChunk - 1) & ~(long)(ZeroChunk - 1)) + ZeroChunk);
         int n = (int)(to - end);
         int first = Math.Min(n, ZeroChunk);
-        if (Write(end, s_zeros.AsSpan(0, first), s_zeros.AsSpan(0, n - first)) == 0) Volatile.Write(ref ZeroedTo, to);
+        if (Write(end, Zeros.AsSpan(0, first), Zeros.AsSpan(0, n - first)) == 0) Volatile.Write(ref ZeroedTo, to);
     }
 
     /// <summary>False once the file has no name left (its segment or the whole spool removed by hand): what is

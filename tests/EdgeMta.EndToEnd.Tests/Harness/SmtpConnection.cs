@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Security;
-using System.Security.Authentication;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
 
 namespace EdgeMta.EndToEnd.Tests.Harness;
