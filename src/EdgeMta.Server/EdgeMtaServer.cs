@@ -49,29 +49,33 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     /// <paramref name="tls"/> (loaded by the host from --tls-cert/--tls-key, see <see cref="ServerCertificate"/>)
     /// STARTTLS is advertised and served; the caller keeps ownership of it and disposes it after StopAsync.</summary>
     /// <exception cref="IOException">The spool cannot be opened, or an address cannot be bound.</exception>
-    /// <exception cref="ArgumentException">RequireTls without a certificate (the host refuses that at parse time).</exception>
+    /// <exception cref="ArgumentException">Session.TlsAvailable or RequireTls disagreeing with the certificate
+    /// given (the host refuses that at parse time).</exception>
     public static EdgeMtaServer Start(ServerOptions options, ServerLog log, ServerCertificate? tls = null)
     {
-        if (options.RequireTls && tls is null)
+        SmtpSessionOptions session = options.Session;
+        if (session.TlsAvailable != tls is not null)
+        {
+            // STARTTLS is advertised (and served) only with a certificate loaded (RFC 3207 §4: otherwise 502).
+            throw new ArgumentException("Session.TlsAvailable must say whether a certificate is given.", nameof(tls));
+        }
+        if (session.RequireTls && tls is null)
         {
             throw new ArgumentException("--require-tls needs a certificate (--tls-cert and --tls-key).", nameof(tls));
         }
         RecipientDirectory directory = LoadDirectory(options);
-        SmtpSessionOptions sessionOptions = SessionOptionsFrom(options, tlsAvailable: tls is not null);
-        var spool = MessageSpool.Open(new SpoolOptions
+        var spool = MessageSpool.Open(options.Spool with
         {
-            Directory = options.SpoolDirectory,
-            Sync = options.SyncEveryCommit ? SpoolSync.Always : SpoolSync.None,
-            MaxMessageSize = (int)Math.Min(int.MaxValue - TraceHeaderAllowance, options.MaxMessageSize) + TraceHeaderAllowance,
+            MaxMessageSize = (int)Math.Min(int.MaxValue - TraceHeaderAllowance, session.MaxMessageSize) + TraceHeaderAllowance,
         }, out RecoveryReport recovery);
 
-        var context = new SmtpServerContext(sessionOptions, directory, spool, log, maxRetainedHandlers: 4096);
+        var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096);
         var transportOptions = new TransportOptions
         {
             MaxConnections = options.MaxConnections,
             MaxConnectionsPerAddress = options.MaxConnectionsPerAddress,
             ExemptLoopbackFromAddressLimit = true,
-            DefaultIdleTimeout = options.CommandTimeout,
+            DefaultIdleTimeout = session.CommandTimeout,
             Log = new TransportLogAdapter(log),
             TlsCertificate = tls?.Certificate,
             TlsIntermediateCertificates = tls?.Intermediates,
@@ -101,24 +105,6 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
-
-    internal static SmtpSessionOptions SessionOptionsFrom(ServerOptions o, bool tlsAvailable) => new()
-    {
-        HostName = o.HostName,
-        MaxMessageSize = o.MaxMessageSize,
-        MaxRecipients = o.MaxRecipients,
-        CommandTimeout = o.CommandTimeout,
-        DataTimeout = o.DataTimeout,
-        Vrfy = o.Vrfy,
-        ExpnEnabled = o.ExpnEnabled,
-        LegacySend = o.LegacySend,
-        BareNewlines = o.NormalizeBareNewlines ? Protocol.Data.BareNewlinePolicy.Normalize : Protocol.Data.BareNewlinePolicy.Reject,
-        RefuseMail = o.RefuseMail,
-        // STARTTLS is advertised (and served) only with a certificate loaded (RFC 3207 §4: otherwise 502).
-        TlsAvailable = tlsAvailable,
-        RequireTls = o.RequireTls,
-        GreetDelay = o.GreetDelay,
-    };
 
     private static RecipientDirectory LoadDirectory(ServerOptions o)
     {

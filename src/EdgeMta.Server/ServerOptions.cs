@@ -1,45 +1,41 @@
 using System.Net;
 using EdgeMta.Protocol;
+using EdgeMta.Spool;
 
 namespace EdgeMta.Server;
 
 /// <summary>
-/// Everything the command line says about one server, read once at start. The host fills it from flags;
-/// the server turns it into the precomputed options of the protocol, the transport and the spool, so nothing
-/// on the hot path ever looks here again. Defaults are PROTOCOL.md's.
+/// Everything the command line says about one server, read once at start, nested per library: the
+/// protocol session's settings are a <see cref="SmtpSessionOptions"/> and the spool's a
+/// <see cref="SpoolOptions"/>, each library's own type with its own defaults (docs/PROTOCOL.md's), so a
+/// default is written once, where the library that honours it lives; the host's flags read theirs from
+/// here. The transport's limits stay flat: its options object carries run-time parts (the log, the
+/// certificate, the endpoints) that the server builds.
 /// </summary>
 public sealed record ServerOptions
 {
     public const int DefaultPort = 2525;
 
     public IReadOnlyList<IPEndPoint> Listen { get; init; } = [new IPEndPoint(IPAddress.Loopback, DefaultPort)];
-    public string SpoolDirectory { get; init; } = "spool";
-    public string HostName { get; init; } = Environment.MachineName;
-    public IReadOnlyList<string> Domains { get; init; } = [];
-    public string? RecipientsFile { get; init; }
 
-    /// <summary>25 MiB, as Postfix's message_size_limit ships (RFC 1870 SIZE is advertised with it).</summary>
-    public long MaxMessageSize { get; init; } = 26_214_400;
-    public int MaxRecipients { get; init; } = 1000;
+    /// <summary>The protocol session's settings. Its TlsAvailable must say whether a certificate is given to
+    /// <see cref="EdgeMtaServer.Start"/>.</summary>
+    public SmtpSessionOptions Session { get; init; } = new() { HostName = Environment.MachineName };
+
+    /// <summary>The spool's settings. Its MaxMessageSize is the server's to set (the session's limit plus the
+    /// room for our Received: header), so whatever it says here is replaced at start.</summary>
+    public SpoolOptions Spool { get; init; } = new() { Directory = "spool" };
+
+    /// <summary>The recipient directory: a file in docs/PROTOCOL.md's format, and the local domains.</summary>
+    public string? RecipientsFile { get; init; }
+    public IReadOnlyList<string> Domains { get; init; } = [];
+
     public int MaxConnections { get; init; } = 20_000;
+    /// <summary>Loopback clients are exempt, as Postfix exempts $mynetworks.</summary>
     public int MaxConnectionsPerAddress { get; init; } = 50;
 
-    /// <summary>RFC 5321 §4.5.3.2: at least 5 minutes for commands, 10 for the data block.</summary>
-    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromSeconds(300);
-    public TimeSpan DataTimeout { get; init; } = TimeSpan.FromSeconds(600);
-
-    public VrfyMode Vrfy { get; init; } = VrfyMode.Ambiguous;
-    public bool ExpnEnabled { get; init; }
-    public bool LegacySend { get; init; }
-    public bool NormalizeBareNewlines { get; init; }
-    public bool RefuseMail { get; init; }
     public string? TlsCertificateFile { get; init; }
     public string? TlsKeyFile { get; init; }
-    public bool RequireTls { get; init; }
-    public TimeSpan GreetDelay { get; init; } = TimeSpan.Zero;
-
-    /// <summary>False only for benchmarks (`--sync none`): 250 then means "in the page cache", not "on disk".</summary>
-    public bool SyncEveryCommit { get; init; } = true;
     public bool Verbose { get; init; }
 
     /// <summary>How long a graceful stop waits for transactions in DATA before closing them unacknowledged.</summary>

@@ -19,13 +19,14 @@ public enum CommitResult
     Full,
 }
 
-public sealed class SpoolOptions
+public sealed record SpoolOptions
 {
     public required string Directory { get; init; }
     public SpoolSync Sync { get; init; } = SpoolSync.Always;
     /// <summary>Size of a segment file; a region bigger than a segment gets a segment of its own.</summary>
     public long SegmentSize { get; init; } = 64L << 20;
-    /// <summary>The largest message (data octets) the spool must hold; 25 MiB as in PROTOCOL.md.</summary>
+    /// <summary>The largest message (data octets) the spool must hold. The server sets it from the session's
+    /// limit; the spool commands and tests take this 25 MiB.</summary>
     public int MaxMessageSize { get; init; } = 26_214_400;
     /// <summary>Room for the envelope on top of the message (1000 recipients of 256 octets fit easily).</summary>
     public int MaxEnvelopeSize { get; init; } = 1 << 20;

@@ -73,7 +73,7 @@ internal static partial class ServeCommand
         foreach (var endpoint in server.BoundEndPoints) listening.Append("listening on ").Append(endpoint).Append('\n');
         stdout.Write(Encoding.ASCII.GetBytes(listening.ToString()));
         stdout.Flush();
-        if (!options.SyncEveryCommit)
+        if (options.Spool.Sync == EdgeMta.Spool.SpoolSync.None)
         {
             Console.Error.WriteLine("edgemta: --sync none: accepted mail is NOT flushed to disk before 250; for benchmarks only");
         }

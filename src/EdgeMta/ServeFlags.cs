@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Net;
 using EdgeMta.Protocol;
+using EdgeMta.Protocol.Data;
 using EdgeMta.Server;
+using EdgeMta.Spool;
 
 namespace EdgeMta;
 
@@ -13,6 +15,9 @@ namespace EdgeMta;
 /// </summary>
 internal sealed class ServeFlags
 {
+    // Every default below is read from here: the libraries' own options types hold them (one source each).
+    private static readonly ServerOptions Defaults = new();
+
     public readonly Option<IPEndPoint[]> Listen = new("--listen")
     {
         Description = "Address and port to listen on, ADDR:PORT or [IPv6]:PORT; repeatable; port 0 picks a free one",
@@ -20,16 +25,16 @@ internal sealed class ServeFlags
         AllowMultipleArgumentsPerToken = false,
         Arity = ArgumentArity.OneOrMore,
     };
-    public readonly Option<string> Spool = new("--spool") { Description = "Spool directory", DefaultValueFactory = _ => "spool" };
+    public readonly Option<string> Spool = new("--spool") { Description = "Spool directory", DefaultValueFactory = _ => Defaults.Spool.Directory };
     public readonly Option<string> HostName = new("--hostname") { Description = "Name in the greeting and Received: headers (default: the machine's name)" };
     public readonly Option<string[]> Domain = new("--domain") { Description = "A local domain; repeatable", Arity = ArgumentArity.OneOrMore };
     public readonly Option<FileInfo> Recipients = new("--recipients") { Description = "Recipient directory file (PROTOCOL.md format)" };
-    public readonly Option<long> MaxMessageSize = new("--max-message-size") { Description = "Largest message in octets", DefaultValueFactory = _ => 26_214_400 };
-    public readonly Option<int> MaxRecipients = new("--max-recipients") { Description = "Recipients per message", DefaultValueFactory = _ => 1000 };
-    public readonly Option<int> MaxConnections = new("--max-connections") { Description = "Open connections in all", DefaultValueFactory = _ => 20_000 };
-    public readonly Option<int> MaxConnectionsPerIp = new("--max-connections-per-ip") { Description = "Open connections from one address (loopback exempt)", DefaultValueFactory = _ => 50 };
-    public readonly Option<int> CommandTimeout = new("--command-timeout") { Description = "Seconds a client may idle between commands", DefaultValueFactory = _ => 300 };
-    public readonly Option<int> DataTimeout = new("--data-timeout") { Description = "Seconds a client may idle inside DATA", DefaultValueFactory = _ => 600 };
+    public readonly Option<long> MaxMessageSize = new("--max-message-size") { Description = "Largest message in octets", DefaultValueFactory = _ => Defaults.Session.MaxMessageSize };
+    public readonly Option<int> MaxRecipients = new("--max-recipients") { Description = "Recipients per message", DefaultValueFactory = _ => Defaults.Session.MaxRecipients };
+    public readonly Option<int> MaxConnections = new("--max-connections") { Description = "Open connections in all", DefaultValueFactory = _ => Defaults.MaxConnections };
+    public readonly Option<int> MaxConnectionsPerIp = new("--max-connections-per-ip") { Description = "Open connections from one address (loopback exempt)", DefaultValueFactory = _ => Defaults.MaxConnectionsPerAddress };
+    public readonly Option<int> CommandTimeout = new("--command-timeout") { Description = "Seconds a client may idle between commands", DefaultValueFactory = _ => (int)Defaults.Session.CommandTimeout.TotalSeconds };
+    public readonly Option<int> DataTimeout = new("--data-timeout") { Description = "Seconds a client may idle inside DATA", DefaultValueFactory = _ => (int)Defaults.Session.DataTimeout.TotalSeconds };
     public readonly Option<string> Vrfy = new("--vrfy") { Description = "VRFY: ambiguous (252), enabled, disabled (502)", DefaultValueFactory = _ => "ambiguous" };
     public readonly Option<string> Expn = new("--expn") { Description = "EXPN: disabled (502) or enabled", DefaultValueFactory = _ => "disabled" };
     public readonly Option<bool> LegacySend = new("--legacy-send") { Description = "SEND, SOML and SAML act as MAIL" };
@@ -38,7 +43,7 @@ internal sealed class ServeFlags
     public readonly Option<FileInfo> TlsCert = new("--tls-cert") { Description = "PEM certificate for STARTTLS" };
     public readonly Option<FileInfo> TlsKey = new("--tls-key") { Description = "PEM private key for STARTTLS" };
     public readonly Option<bool> RequireTls = new("--require-tls") { Description = "Answer 530 5.7.0 to MAIL before STARTTLS" };
-    public readonly Option<double> GreetDelay = new("--greet-delay") { Description = "Seconds to wait before the greeting; early talkers are refused", DefaultValueFactory = _ => 0 };
+    public readonly Option<double> GreetDelay = new("--greet-delay") { Description = "Seconds to wait before the greeting; early talkers are refused", DefaultValueFactory = _ => Defaults.Session.GreetDelay.TotalSeconds };
     public readonly Option<string> Sync = new("--sync") { Description = "always: every 250 follows a durable write; none: benchmarks only", DefaultValueFactory = _ => "always" };
     public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
 
@@ -89,29 +94,38 @@ internal sealed class ServeFlags
     public ServerOptions ToOptions(ParseResult p)
     {
         IPEndPoint[]? listen = p.GetValue(Listen);
+        bool tls = p.GetValue(TlsCert) is not null;
         return new ServerOptions
         {
-            Listen = listen is { Length: > 0 } ? listen : [new IPEndPoint(IPAddress.Loopback, ServerOptions.DefaultPort)],
-            SpoolDirectory = p.GetValue(Spool)!,
-            HostName = p.GetValue(HostName) is { Length: > 0 } h ? h : Environment.MachineName,
+            Listen = listen is { Length: > 0 } ? listen : Defaults.Listen,
+            Session = new SmtpSessionOptions
+            {
+                HostName = p.GetValue(HostName) is { Length: > 0 } h ? h : Defaults.Session.HostName,
+                MaxMessageSize = p.GetValue(MaxMessageSize),
+                MaxRecipients = p.GetValue(MaxRecipients),
+                CommandTimeout = TimeSpan.FromSeconds(p.GetValue(CommandTimeout)),
+                DataTimeout = TimeSpan.FromSeconds(p.GetValue(DataTimeout)),
+                Vrfy = p.GetValue(Vrfy) switch { "enabled" => VrfyMode.Enabled, "disabled" => VrfyMode.Disabled, _ => VrfyMode.Ambiguous },
+                ExpnEnabled = p.GetValue(Expn) == "enabled",
+                LegacySend = p.GetValue(LegacySend),
+                BareNewlines = p.GetValue(BareNewline) == "normalize" ? BareNewlinePolicy.Normalize : BareNewlinePolicy.Reject,
+                RefuseMail = p.GetValue(RefuseMail),
+                // STARTTLS is advertised (and served) only with a certificate (RFC 3207 §4: otherwise 502).
+                TlsAvailable = tls,
+                RequireTls = p.GetValue(RequireTls),
+                GreetDelay = TimeSpan.FromSeconds(p.GetValue(GreetDelay)),
+            },
+            Spool = Defaults.Spool with
+            {
+                Directory = p.GetValue(Spool)!,
+                Sync = p.GetValue(Sync) == "none" ? SpoolSync.None : SpoolSync.Always,
+            },
             Domains = p.GetValue(Domain) ?? [],
             RecipientsFile = p.GetValue(Recipients)?.FullName,
-            MaxMessageSize = p.GetValue(MaxMessageSize),
-            MaxRecipients = p.GetValue(MaxRecipients),
             MaxConnections = p.GetValue(MaxConnections),
             MaxConnectionsPerAddress = p.GetValue(MaxConnectionsPerIp),
-            CommandTimeout = TimeSpan.FromSeconds(p.GetValue(CommandTimeout)),
-            DataTimeout = TimeSpan.FromSeconds(p.GetValue(DataTimeout)),
-            Vrfy = p.GetValue(Vrfy) switch { "enabled" => VrfyMode.Enabled, "disabled" => VrfyMode.Disabled, _ => VrfyMode.Ambiguous },
-            ExpnEnabled = p.GetValue(Expn) == "enabled",
-            LegacySend = p.GetValue(LegacySend),
-            NormalizeBareNewlines = p.GetValue(BareNewline) == "normalize",
-            RefuseMail = p.GetValue(RefuseMail),
             TlsCertificateFile = p.GetValue(TlsCert)?.FullName,
             TlsKeyFile = p.GetValue(TlsKey)?.FullName,
-            RequireTls = p.GetValue(RequireTls),
-            GreetDelay = TimeSpan.FromSeconds(p.GetValue(GreetDelay)),
-            SyncEveryCommit = p.GetValue(Sync) != "none",
             Verbose = p.GetValue(Verbose),
         };
     }
