@@ -8,6 +8,9 @@
 // every region reserved before the batch's records, committed or not. So a committed record is never
 // preceded by a region header that is not on disk, and recovery can always walk to it.
 // On a failed flush every commit of the batch fails and the segment is retired.
+// Heartbeat: the flusher stamps the monotonic clock at every loop turn, and an idle flusher wakes at least
+// once every SpoolOptions.HeartbeatPeriodMs to stamp it too, so a stale stamp means a stuck flusher (an msync that does not
+// return, a deadlock), never a quiet one. The host's service watchdog reads it; nothing here acts on it.
 using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
@@ -26,12 +29,22 @@ public sealed partial class MessageSpool
     private bool _flusherWaiting;
     private long _flushes;
     private long _flushedRecords;
+    private long _heartbeat;
+
+    /// <summary>Longest an idle flusher sleeps before it stamps its heartbeat again (SpoolOptions).</summary>
+    public int HeartbeatPeriodMs => _options.HeartbeatPeriodMs;
+
+    /// <summary>The <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/> of the flusher's last loop turn,
+    /// at most <see cref="HeartbeatPeriodMs"/> old while it is idle, one flush old while it works. With no flusher (`--sync none`)
+    /// nothing can stall, and the answer is always now.</summary>
+    public long FlusherHeartbeat => _flusher is null ? System.Diagnostics.Stopwatch.GetTimestamp() : Volatile.Read(ref _heartbeat);
 
     /// <summary>Flushes done and records they carried, for benchmarks (records / flushes = batch size).</summary>
     public (long Flushes, long Records) FlushCounters => (Interlocked.Read(ref _flushes), Interlocked.Read(ref _flushedRecords));
 
     private void StartFlusher()
     {
+        _heartbeat = System.Diagnostics.Stopwatch.GetTimestamp();
         _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "spool flusher" };
         _flusher.Start();
     }
@@ -77,14 +90,16 @@ public sealed partial class MessageSpool
     {
         while (true)
         {
+            Volatile.Write(ref _heartbeat, System.Diagnostics.Stopwatch.GetTimestamp());
             lock (_flushGate)
             {
                 while (_pending.Count == 0)
                 {
                     if (_stopping) { _flusherExited = true; return; }
                     _flusherWaiting = true;
-                    Monitor.Wait(_flushGate);
+                    Monitor.Wait(_flushGate, _options.HeartbeatPeriodMs);
                     _flusherWaiting = false;
+                    Volatile.Write(ref _heartbeat, System.Diagnostics.Stopwatch.GetTimestamp());
                 }
                 Gather();
                 (_pending, _working) = (_working, _pending);

@@ -65,6 +65,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.SegmentSize, 1L << 30);
         // The biggest region a message may need must fit a segment that recovery can still read (an int span).
         ArgumentOutOfRangeException.ThrowIfGreaterThan((long)options.MaxMessageSize, MaxMessageSizeLimit);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.HeartbeatPeriodMs, 1);
         string dir = Path.GetFullPath(options.Directory);
         System.IO.Directory.CreateDirectory(dir);
         int fd = TakeDirectoryLock(dir);

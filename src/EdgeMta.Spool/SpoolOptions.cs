@@ -39,4 +39,8 @@ public sealed record SpoolOptions
     /// <summary>statvfs is called at most once per interval.</summary>
     public int FreeSpaceCheckIntervalMs { get; init; } = 1000;
     public int MaxPooledMessages { get; init; } = 256;
+    /// <summary>An idle flusher wakes this often to stamp its heartbeat (MessageSpool.FlusherHeartbeat). One
+    /// wakeup a second costs nothing measurable; a watchdog allows at least twice this before it calls the
+    /// flusher stuck.</summary>
+    public int HeartbeatPeriodMs { get; init; } = 1000;
 }
