@@ -7,6 +7,8 @@
 //   surfaces as the catch-all SocketError.SocketError, which is treated the same way;
 // - transient: the connection died in the backlog (ECONNABORTED, ECONNRESET, EPROTO...), retry at once.
 //   A long run of them is treated as pressure, so no error can make this loop spin.
+// A listener either binds its own socket or adopts one already bound and listening (handed over by a
+// service manager); adopting checks it is a listening TCP socket and leaves its backlog alone.
 using System.Net;
 using System.Net.Sockets;
 
@@ -26,28 +28,62 @@ internal sealed class Listener
     private volatile bool _stopped;
 
     public Listener(TransportServer server, IPEndPoint endPoint, int backlog, int initialBackoffMs)
+        : this(server, Bind(endPoint, backlog), initialBackoffMs)
+    {
+    }
+
+    private Listener(TransportServer server, Socket listening, int initialBackoffMs)
     {
         _server = server;
         _initialBackoffMs = Math.Max(1, initialBackoffMs);
         _backoffMs = _initialBackoffMs;
-        _socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        _socket = listening;
+        BoundEndPoint = (IPEndPoint)_socket.LocalEndPoint!;
+        _args = new SocketAsyncEventArgs(unsafeSuppressExecutionContextFlow: true) { UserToken = this };
+        _args.Completed += static (_, e) => ((Listener)e.UserToken!).OnAcceptCompleted();
+    }
+
+    /// <summary>Serves a socket someone else bound and put in the listening state. Throws ArgumentException
+    /// (the socket left open, its owner's to close) when it is not a listening TCP socket on an IP address.</summary>
+    public static Listener Adopt(TransportServer server, Socket listening, int initialBackoffMs)
+    {
+        bool listens;
+        try
+        {
+            // SO_ACCEPTCONN: whether listen(2) was called. A socket that is only bound would fail every accept.
+            listens = listening.SocketType == SocketType.Stream && listening.ProtocolType == ProtocolType.Tcp
+                && listening.LocalEndPoint is IPEndPoint
+                && listening.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.AcceptConnection) is int on && on != 0;
+        }
+        catch (SocketException)
+        {
+            listens = false;
+        }
+        if (!listens)
+        {
+            throw new ArgumentException($"The socket handed over ({listening.SocketType}, {listening.LocalEndPoint?.ToString() ?? "unbound"}) is not a listening TCP socket.", nameof(listening));
+        }
+        return new Listener(server, listening, initialBackoffMs);
+    }
+
+    private static Socket Bind(IPEndPoint endPoint, int backlog)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
             {
-                _socket.DualMode = true; // [::]:port also takes IPv4, as most daemons do
+                socket.DualMode = true; // [::]:port also takes IPv4, as most daemons do
             }
-            _socket.Bind(endPoint);
-            _socket.Listen(backlog);
+            socket.Bind(endPoint);
+            socket.Listen(backlog);
+            return socket;
         }
         catch
         {
-            _socket.Dispose();
+            socket.Dispose();
             throw;
         }
-        BoundEndPoint = (IPEndPoint)_socket.LocalEndPoint!;
-        _args = new SocketAsyncEventArgs(unsafeSuppressExecutionContextFlow: true) { UserToken = this };
-        _args.Completed += static (_, e) => ((Listener)e.UserToken!).OnAcceptCompleted();
     }
 
     public IPEndPoint BoundEndPoint { get; }

@@ -1,5 +1,6 @@
 // Settings read once, when the server is built; the hot path only reads the precomputed fields.
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 
 namespace EdgeMta.Transport;
@@ -9,6 +10,13 @@ public sealed class TransportOptions
 {
     /// <summary>Where to listen (IPv4 and IPv6; port 0 picks a free port, see <see cref="TransportServer.BoundEndPoints"/>).</summary>
     public IList<IPEndPoint> EndPoints { get; } = new List<IPEndPoint>();
+
+    /// <summary>
+    /// Sockets already bound and listening (TCP), handed over by whoever started the process (a service
+    /// manager's socket activation): served beside <see cref="EndPoints"/>, with their own backlog, and owned
+    /// by the server from <see cref="TransportServer.Start"/> on (closed at stop, or when Start fails).
+    /// </summary>
+    public IList<Socket> ListeningSockets { get; } = new List<Socket>();
 
     /// <summary>listen(2) backlog.</summary>
     public int Backlog { get; set; } = 512;

@@ -1,6 +1,7 @@
 // The transport's public face: listen, admit connections under the limits, stop gracefully.
 //
-// Contract: Start binds every endpoint (or none: a failed bind closes those already bound and throws);
+// Contract: Start binds every endpoint and takes every pre-bound listening socket (or none: a failed bind
+// or a handed-over socket that is not a listening TCP socket closes all of them and throws);
 // BoundEndPoints then says where it listens, ports resolved (port 0). Each accepted socket is counted
 // against MaxConnections and MaxConnectionsPerAddress at accept; one over a limit is still given a
 // connection object so the factory's refusal (421 4.7.0 in SMTP) is sent and the socket closed
@@ -63,10 +64,11 @@ public sealed class TransportServer : IAsyncDisposable
         Buffers = new PinnedBufferPool(4096, Math.Max(options.MaxInputBytes, options.MaxOutputBytes), options.MaxRetainedBuffersPerSize);
         _connections = new DefaultObjectPool<Connection>(new ConnectionPolicy(this), options.MaxRetainedConnections);
         Table = new ConnectionTable(options.TimerPeriod, options.Log);
-        _bound = new IPEndPoint[options.EndPoints.Count];
+        _bound = new IPEndPoint[options.EndPoints.Count + options.ListeningSockets.Count];
     }
 
-    /// <summary>Where the server listens, in the order of <see cref="TransportOptions.EndPoints"/>, ports resolved.</summary>
+    /// <summary>Where the server listens: <see cref="TransportOptions.EndPoints"/> in order, ports resolved,
+    /// then the local addresses of <see cref="TransportOptions.ListeningSockets"/>.</summary>
     public IReadOnlyList<IPEndPoint> BoundEndPoints => _bound;
 
     /// <summary>Connection counts for the host.</summary>
@@ -90,7 +92,9 @@ public sealed class TransportServer : IAsyncDisposable
     /// <summary>Null when no certificate is configured; shared, read-only, by every handshake.</summary>
     internal SslServerAuthenticationOptions? TlsOptions { get; }
 
-    /// <summary>Binds and listens on every endpoint, then starts accepting. Throws SocketException if a bind fails.</summary>
+    /// <summary>Binds and listens on every endpoint, takes the handed-over sockets, then starts accepting.
+    /// Throws SocketException if a bind fails, ArgumentException for a handed-over socket that is not a
+    /// listening TCP socket.</summary>
     public void Start()
     {
         if (_listeners.Count > 0)
@@ -105,6 +109,12 @@ public sealed class TransportServer : IAsyncDisposable
                 _listeners.Add(listener);
                 _bound[i] = listener.BoundEndPoint;
             }
+            for (int i = 0; i < _options.ListeningSockets.Count; i++)
+            {
+                var listener = Listener.Adopt(this, _options.ListeningSockets[i], ToMilliseconds(_options.AcceptBackoff));
+                _listeners.Add(listener);
+                _bound[_options.EndPoints.Count + i] = listener.BoundEndPoint;
+            }
         }
         catch
         {
@@ -113,6 +123,10 @@ public sealed class TransportServer : IAsyncDisposable
                 listener.Stop();
             }
             _listeners.Clear();
+            foreach (Socket socket in _options.ListeningSockets)
+            {
+                socket.Dispose(); // ours from Start on, as documented; disposing twice is harmless
+            }
             throw;
         }
         foreach (Listener listener in _listeners)
