@@ -45,6 +45,13 @@ public sealed class EdgeMtaServer : IAsyncDisposable
 
     public TransportCounters Counters => _transport.Counters;
 
+    /// <summary>The spool flusher's last sign of life (a Stopwatch timestamp; MessageSpool.FlusherHeartbeat),
+    /// for a service watchdog that must fall silent when the flusher stalls.</summary>
+    public long FlusherHeartbeat => _spool.FlusherHeartbeat;
+
+    /// <summary>How stale <see cref="FlusherHeartbeat"/> gets while the flusher is merely idle.</summary>
+    public TimeSpan FlusherHeartbeatPeriod => TimeSpan.FromMilliseconds(_spool.HeartbeatPeriodMs);
+
     /// <summary>Opens and recovers the spool, loads the recipient directory, then listens. With
     /// <paramref name="tls"/> (loaded by the host from --tls-cert/--tls-key, see <see cref="ServerCertificate"/>)
     /// STARTTLS is advertised and served; the caller keeps ownership of it and disposes it after StopAsync.</summary>
@@ -81,6 +88,11 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             TlsIntermediateCertificates = tls?.Intermediates,
         };
         foreach (IPEndPoint endpoint in options.Listen) transportOptions.EndPoints.Add(endpoint);
+        foreach (System.Net.Sockets.Socket socket in options.ListeningSockets) transportOptions.ListeningSockets.Add(socket);
+        if (transportOptions.EndPoints.Count == 0 && transportOptions.ListeningSockets.Count == 0)
+        {
+            transportOptions.EndPoints.Add(ServerOptions.DefaultListen);
+        }
         var transport = new TransportServer(transportOptions, context);
         try
         {

@@ -16,7 +16,15 @@ public sealed record ServerOptions
 {
     public const int DefaultPort = 2525;
 
-    public IReadOnlyList<IPEndPoint> Listen { get; init; } = [new IPEndPoint(IPAddress.Loopback, DefaultPort)];
+    /// <summary>Where the server listens when neither <see cref="Listen"/> nor <see cref="ListeningSockets"/> says.</summary>
+    public static IPEndPoint DefaultListen => new(IPAddress.Loopback, DefaultPort);
+
+    /// <summary>Addresses to bind. Empty: <see cref="DefaultListen"/>, unless <see cref="ListeningSockets"/> has some.</summary>
+    public IReadOnlyList<IPEndPoint> Listen { get; init; } = [];
+
+    /// <summary>Sockets already bound and listening, handed over by the service manager (socket activation):
+    /// served beside <see cref="Listen"/>; the server owns them from Start on.</summary>
+    public IReadOnlyList<System.Net.Sockets.Socket> ListeningSockets { get; init; } = [];
 
     /// <summary>The protocol session's settings. Its TlsAvailable must say whether a certificate is given to
     /// <see cref="EdgeMtaServer.Start"/>.</summary>

@@ -97,7 +97,7 @@ internal sealed class ServeFlags
         bool tls = p.GetValue(TlsCert) is not null;
         return new ServerOptions
         {
-            Listen = listen is { Length: > 0 } ? listen : Defaults.Listen,
+            Listen = listen ?? [], // none given: the server's default, unless systemd hands sockets over
             Session = new SmtpSessionOptions
             {
                 HostName = p.GetValue(HostName) is { Length: > 0 } h ? h : Defaults.Session.HostName,
