@@ -1,12 +1,14 @@
 // `edgemta serve`: start the server, print where it listens, run until SIGTERM or SIGINT, stop gracefully
 // and exit 0. Its first line of stdout is `listening on ADDR:PORT` (one per address), which scripts and
-// tests wait for; every log line comes after it.
+// tests wait for; every log line comes after it. Under systemd (Systemd/): sockets it bound are served
+// beside --listen, and it hears READY=1, WATCHDOG=1 and STOPPING=1.
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using EdgeMta.Server;
 using EdgeMta.Server.Logging;
+using EdgeMta.Systemd;
 
 namespace EdgeMta;
 
@@ -14,6 +16,21 @@ internal static partial class ServeCommand
 {
     public static async Task<int> RunAsync(ServerOptions options, CancellationToken cancellation)
     {
+        // Socket activation first: the descriptors are ours only while LISTEN_PID says so, and the variables
+        // go before anything could pass them on.
+        try
+        {
+            HandedOverSockets handedOver = SocketActivation.TakeFromEnvironment();
+            options = options with { ListeningSockets = handedOver.Take("smtp", takesUnnamed: true) };
+            handedOver.CloseRest(Console.Error, served: "smtp");
+        }
+        catch (SocketActivationException e)
+        {
+            Console.Error.WriteLine($"edgemta: cannot start: socket activation: {e.Message}");
+            return 1;
+        }
+        using ServiceManager systemd = ServiceManager.FromEnvironment(Console.Error);
+
         // The certificate is read once, before anything listens. A file that cannot be read is a failure to
         // start (exit 1, as for the spool); contents that are no usable certificate and key are a bad
         // command line (exit 2): the operator named the wrong files.
@@ -57,7 +74,8 @@ internal static partial class ServeCommand
         {
             server = EdgeMtaServer.Start(options, log, tls);
         }
-        catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidDataException)
+        // ArgumentException: a socket systemd handed over that is not a listening TCP socket (TransportServer).
+        catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidDataException or ArgumentException)
         {
             Console.Error.WriteLine($"edgemta: cannot start: {e.Message}");
             return 1;
@@ -78,11 +96,13 @@ internal static partial class ServeCommand
             Console.Error.WriteLine("edgemta: --sync none: accepted mail is NOT flushed to disk before 250; for benchmarks only");
         }
         server.LogRecovery();
+        systemd.Ready(ReadyStatus(server), () => server.FlusherHeartbeat, server.FlusherHeartbeatPeriod);
 
         using (cancellation.Register(() => stop.TrySetResult()))
         {
             await stop.Task.ConfigureAwait(false);
         }
+        systemd.Stopping($"stopping: {server.Counters.Open} open connections, up to {options.ShutdownDeadline.TotalSeconds:F0} s");
         await server.StopAsync().ConfigureAwait(false);
         return 0;
 
@@ -92,6 +112,10 @@ internal static partial class ServeCommand
             stop.TrySetResult();
         }
     }
+
+    // `systemctl status` shows it: where mail is taken, and what the spool held at start.
+    private static string ReadyStatus(EdgeMtaServer server) =>
+        $"serving SMTP on {string.Join(", ", server.BoundEndPoints)}; spool recovered: {server.Recovery.Messages} messages";
 
     /// <summary>Undoes an inherited SIG_IGN on SIGINT, so PosixSignalRegistration can take it.</summary>
     public static void TakeInterruptSignal()
