@@ -115,7 +115,7 @@ internal static partial class ServeCommand
 
     // `systemctl status` shows it: where mail is taken, and what the spool held at start.
     private static string ReadyStatus(EdgeMtaServer server) =>
-        $"serving SMTP on {string.Join(", ", server.BoundEndPoints)}; spool recovered: {server.Recovery.Messages} messages";
+        $"serving SMTP on {string.Join(", ", server.BoundEndPoints)}; spool recovered (messages={server.Recovery.Messages})";
 
     /// <summary>Undoes an inherited SIG_IGN on SIGINT, so PosixSignalRegistration can take it.</summary>
     public static void TakeInterruptSignal()

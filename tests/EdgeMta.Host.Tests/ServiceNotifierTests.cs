@@ -34,7 +34,34 @@ public class ServiceNotifierTests
 
         string[] lines = errors.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         string line = Assert.Single(lines);
-        Assert.StartsWith($"edgemta: warning: cannot notify systemd at NOTIFY_SOCKET={missing} (", line, StringComparison.Ordinal);
+        Assert.Equal($"edgemta: warning: cannot notify systemd at NOTIFY_SOCKET={missing} (no such socket); serving on without it", line.TrimEnd());
+    }
+
+    [Fact]
+    public void ASocketNobodyReceivesOnIsOneWarning()
+    {
+        // A socket file whose receiver is gone (systemd stopped): connect(2) semantics say ECONNREFUSED.
+        var errors = new StringWriter();
+        string directory = Directory.CreateTempSubdirectory("edgemta-notify-").FullName;
+        try
+        {
+            string path = Path.Combine(directory, "notify");
+            using (var bound = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified))
+            {
+                // .NET unlinks the path it bound when the socket closes; a renamed socket file stays behind.
+                bound.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path + ".bound"));
+                File.Move(path + ".bound", path);
+            }
+            using var notifier = ServiceNotifier.Create(path, errors);
+            Assert.False(notifier.Send("READY=1"));
+            Assert.False(notifier.Send("WATCHDOG=1"));
+            Assert.Equal($"edgemta: warning: cannot notify systemd at NOTIFY_SOCKET={path} (nobody receives on it); serving on without it",
+                Assert.Single(errors.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)).TrimEnd());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]

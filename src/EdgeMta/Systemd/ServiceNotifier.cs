@@ -77,10 +77,18 @@ internal sealed class ServiceNotifier : IDisposable
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            // The OS's own words ("No such file or directory", "Connection refused") say it best.
-            if (e is SocketException && Interlocked.Exchange(ref _warned, 1) == 0)
+            if (e is SocketException s && Interlocked.Exchange(ref _warned, 1) == 0)
             {
-                _errors.WriteLine($"edgemta: warning: cannot notify systemd at NOTIFY_SOCKET={_address} ({e.Message}); serving on without it");
+                // .NET reports ENOENT from sendto(2) on a Unix socket as AddressNotAvailable, whose own text
+                // ("Cannot assign requested address") would send an operator looking in the wrong place.
+                string reason = s.SocketErrorCode switch
+                {
+                    SocketError.AddressNotAvailable => "no such socket",
+                    SocketError.ConnectionRefused => "nobody receives on it",
+                    SocketError.TimedOut or SocketError.WouldBlock => "its queue stayed full for a second",
+                    _ => s.Message,
+                };
+                _errors.WriteLine($"edgemta: warning: cannot notify systemd at NOTIFY_SOCKET={_address} ({reason}); serving on without it");
             }
             return false;
         }
