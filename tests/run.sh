@@ -11,6 +11,8 @@ command -v swaks >/dev/null 2>&1 || need+=(swaks)
 perl -MNet::SSLeay -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
 command -v smtp-source >/dev/null 2>&1 || [ -x /usr/sbin/smtp-source ] || need+=(postfix)
 [ -d /usr/lib/python3/dist-packages/aiosmtpd ] || need+=(python3-aiosmtpd)  # Debian's python3, not a pyenv one
+# systemd-socket-activate and systemd-analyze (verify, security --offline); neither needs systemd running.
+{ command -v systemd-socket-activate && command -v systemd-analyze; } >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

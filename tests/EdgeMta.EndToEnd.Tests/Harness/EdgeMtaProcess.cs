@@ -48,14 +48,17 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
     /// is given it is written to a file passed as `--recipients`. <paramref name="spool"/> reuses another
     /// run's spool (a restart); the caller then owns that directory.
     /// </summary>
-    /// <paramref name="openFileLimit"/> starts it under `prlimit --nofile=N:N` (util-linux), which execs it.
+    /// <paramref name="openFileLimit"/> starts it under `prlimit --nofile=N:N` (util-linux), which execs it;
+    /// <paramref name="launcher"/> under any other program that execs it in the same process (e.g.
+    /// systemd-socket-activate), with <paramref name="listen"/> false to leave out `--listen 127.0.0.1:0`.
     public static async Task<EdgeMtaProcess> StartAsync(ITestOutputHelper output, IEnumerable<string>? flags = null, string? recipients = null,
-        string? spool = null, IReadOnlyDictionary<string, string>? environment = null, int? openFileLimit = null)
+        string? spool = null, IReadOnlyDictionary<string, string>? environment = null, int? openFileLimit = null,
+        IReadOnlyList<string>? launcher = null, bool listen = true)
     {
         string binary = EdgeMtaBinary.Require();
         string work = Directory.CreateTempSubdirectory("edgemta-e2e-").FullName;
         spool ??= System.IO.Path.Combine(work, "spool");
-        var start = new ProcessStartInfo(openFileLimit is null ? binary : "prlimit")
+        var start = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : openFileLimit is null ? binary : "prlimit")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -71,8 +74,16 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
             start.ArgumentList.Add("--");
             start.ArgumentList.Add(binary);
         }
-        start.ArgumentList.Add("--listen");
-        start.ArgumentList.Add("127.0.0.1:0");
+        else if (launcher is { Count: > 0 })
+        {
+            foreach (string a in launcher.Skip(1)) start.ArgumentList.Add(a);
+            start.ArgumentList.Add(binary);
+        }
+        if (listen)
+        {
+            start.ArgumentList.Add("--listen");
+            start.ArgumentList.Add("127.0.0.1:0");
+        }
         start.ArgumentList.Add("--spool");
         start.ArgumentList.Add(spool);
         if (recipients is not null)
@@ -86,7 +97,7 @@ public sealed partial class EdgeMtaProcess : IAsyncDisposable
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var server = new EdgeMtaProcess(process, output, work, spool, binary + " " + string.Join(' ', start.ArgumentList));
+        var server = new EdgeMtaProcess(process, output, work, spool, start.FileName + " " + string.Join(' ', start.ArgumentList));
         process.OutputDataReceived += (_, e) => server.OnLine("out", e.Data);
         process.ErrorDataReceived += (_, e) => server.OnLine("err", e.Data);
         process.Exited += (_, _) =>

@@ -100,6 +100,9 @@ public sealed class SmtpConnection : IAsyncDisposable
         _stream = ssl;
     }
 
+    /// <summary>A session over a socket the test connected itself (e.g. before the server was started).</summary>
+    public static SmtpConnection Over(Socket connected) => new(connected);
+
     public static async Task<SmtpConnection> ConnectAsync(int port, TimeSpan? timeout = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
