@@ -69,6 +69,41 @@ public sealed class MetricsTests(ITestOutputHelper output)
         Assert.DoesNotContain("127.0.0.1", body); // never a client address
     }
 
+    [Fact]
+    public async Task TlsHandshakesAreCountedOkAndFailed()
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, [.. TestCertificate.Flags, .. MetricsFlags]);
+        int port = await MetricsScrape.PortAsync(server);
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("STARTTLS", 220);
+            await c.StartTlsAsync();
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("QUIT", 221);
+        }
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("STARTTLS", 220);
+            await c.SendAsync("this is no ClientHello\r\n");
+            Assert.True(await c.IsClosedAsync(MetricsScrape.Timeout), "a failed handshake closes the connection");
+        }
+        // The failure is counted as the transport closes the connection: scrape until it shows (bounded).
+        var deadline = DateTime.UtcNow + MetricsScrape.Timeout;
+        Dictionary<string, double> s;
+        while ((s = MetricsScrape.Samples(await MetricsScrape.ScrapeAsync(port)))["edgemta_tls_handshakes_total{result=\"failed\"}"] == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the failed handshake was never counted");
+            await Task.Delay(20);
+        }
+        Assert.Equal(1, s["edgemta_tls_handshakes_total{result=\"ok\"}"]);
+        Assert.Equal(1, s["edgemta_tls_handshakes_total{result=\"failed\"}"]);
+        Assert.Equal(2, s["edgemta_commands_total{command=\"STARTTLS\"}"]);
+        Assert.Equal(3, s["edgemta_commands_total{command=\"EHLO\"}"]);
+        Assert.Equal(4, s["edgemta_replies_total{code=\"220\"}"]); // two greetings, two "ready to start TLS"
+    }
+
     [Theory]
     [InlineData("nonsense")]
     [InlineData("127.0.0.1")]
