@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test EdgeMta has, on a fresh machine: installs the real SMTP peers the end-to-end tests talk
-# to (swaks, Postfix's smtp-source/smtp-sink, aiosmtpd), publishes the Native AOT binary those tests drive,
-# runs each test project, and ends with one line `N passed, N failed` that sums them all.
+# to (swaks, Postfix's smtp-source/smtp-sink, aiosmtpd) and promtool (Debian's prometheus), publishes the
+# Native AOT binary those tests drive, runs each test project, and ends with one line `N passed, N failed`
+# that sums them all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -13,6 +14,7 @@ command -v smtp-source >/dev/null 2>&1 || [ -x /usr/sbin/smtp-source ] || need+=
 [ -d /usr/lib/python3/dist-packages/aiosmtpd ] || need+=(python3-aiosmtpd)  # Debian's python3, not a pyenv one
 # systemd-socket-activate and systemd-analyze (verify, security --offline); neither needs systemd running.
 { command -v systemd-socket-activate && command -v systemd-analyze; } >/dev/null 2>&1 || need+=(systemd)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool check metrics: the exposition's real parser
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

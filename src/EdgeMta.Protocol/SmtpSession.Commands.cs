@@ -12,6 +12,7 @@ public sealed partial class SmtpSession
 {
     private SessionStatus Execute(in SmtpCommand command, ReadOnlySpan<byte> line, IBufferWriter<byte> output)
     {
+        _options.Commands?.Count(command.Error == LineError.None ? command.Verb : SmtpVerb.Unknown); // metrics: one per line answered
         switch (command.Error)
         {
             case LineError.None:

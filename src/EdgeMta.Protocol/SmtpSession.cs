@@ -218,6 +218,7 @@ public sealed partial class SmtpSession
                 }
                 consumed += lf + 1;
                 _skippingLongLine = false;
+                _options.Commands?.Count(SmtpVerb.Unknown); // metrics: the long line is answered as Execute's are
                 if (Refuse(Replies.LineTooLong, output))
                 {
                     return SessionStatus.Close;

@@ -52,6 +52,8 @@ public sealed class SmtpSessionOptions
     public TimeSpan GreetDelay { get; init; } = TimeSpan.Zero;
     /// <summary>Sender domains refused by policy at MAIL (550 5.7.1, PROTOCOL.md "MAIL FROM refused by policy"). Empty by default.</summary>
     public IReadOnlyList<string> RefusedSenderDomains { get; init; } = [];
+    /// <summary>Where the sessions count the commands they answer, by verb; null counts nothing.</summary>
+    public CommandCounters? Commands { get; init; }
 
     /// <summary>Longest host name (RFC 1035 §2.3.4: a domain name is at most 255 octets); the Received:
     /// header's bound assumes it.</summary>

@@ -26,14 +26,16 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     private readonly TransportServer _transport;
     private readonly MessageSpool _spool;
     private readonly ServerLog _log;
+    private readonly SmtpServerContext _context;
     private int _stopped;
 
-    private EdgeMtaServer(ServerOptions options, TransportServer transport, MessageSpool spool, ServerLog log, RecoveryReport recovery)
+    private EdgeMtaServer(ServerOptions options, TransportServer transport, MessageSpool spool, ServerLog log, RecoveryReport recovery, SmtpServerContext context)
     {
         _options = options;
         _transport = transport;
         _spool = spool;
         _log = log;
+        _context = context;
         Recovery = recovery;
     }
 
@@ -51,6 +53,18 @@ public sealed class EdgeMtaServer : IAsyncDisposable
 
     /// <summary>How stale <see cref="FlusherHeartbeat"/> gets while the flusher is merely idle.</summary>
     public TimeSpan FlusherHeartbeatPeriod => TimeSpan.FromMilliseconds(_spool.HeartbeatPeriodMs);
+    /// <summary>Commands answered, by verb (counted by the protocol sessions when the caller's
+    /// <see cref="ServerOptions.Session"/> carries a <see cref="CommandCounters"/>; the host's always does).</summary>
+    public CommandCounters? Commands => _context.SessionOptions.Commands;
+
+    /// <summary>Replies by code and accepted messages.</summary>
+    public SessionCounters Sessions => _context.Counters;
+
+    /// <summary>The spool's flush latency.</summary>
+    public SpoolCounters SpoolCounters => _spool.Counters;
+
+    /// <summary>The spool's segments, bytes and free disk now (reads the directory: for a scrape).</summary>
+    public SpoolUsage MeasureSpoolUsage() => _spool.MeasureUsage();
 
     /// <summary>Opens and recovers the spool, loads the recipient directory, then listens. With
     /// <paramref name="tls"/> (loaded by the host from --tls-cert/--tls-key, see <see cref="ServerCertificate"/>)
@@ -103,7 +117,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             spool.Dispose();
             throw;
         }
-        return new EdgeMtaServer(options, transport, spool, log, recovery);
+        return new EdgeMtaServer(options, transport, spool, log, recovery, context);
     }
 
     /// <summary>Graceful stop: no new connections, 421 4.3.2 to idle sessions, DATA finishes up to the deadline.</summary>

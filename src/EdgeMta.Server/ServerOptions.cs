@@ -46,6 +46,9 @@ public sealed record ServerOptions
     public string? TlsKeyFile { get; init; }
     public bool Verbose { get; init; }
 
+    /// <summary>--metrics-listen: where the host serves `GET /metrics` (Prometheus text); null, the default, serves none.</summary>
+    public IPEndPoint? MetricsListen { get; init; }
+
     /// <summary>How long a graceful stop waits for transactions in DATA before closing them unacknowledged.</summary>
     public TimeSpan ShutdownDeadline { get; init; } = TimeSpan.FromSeconds(30);
 }

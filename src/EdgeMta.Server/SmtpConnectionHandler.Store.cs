@@ -77,6 +77,7 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
         if (result == SpoolCommit.Committed)
         {
             _messages++;
+            _context.Counters.MessageAccepted(size);
             _context.Log.Begin(LogEvent.MessageAccepted)
                 .Field("id"u8, id)
                 .Field("client"u8, ClientAddress)

@@ -37,6 +37,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     private readonly SmtpServerContext _context;
     private readonly SmtpSession _session;
     private readonly Action _onCommitted;
+    private readonly ReplyCountingWriter _replies;
     private readonly byte[] _clientAddress = new byte[64];
     private ConnectionInfo _connection;
     private int _clientAddressLength;
@@ -53,12 +54,15 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
         _context = context;
         _session = new SmtpSession(context.SessionOptions, context.Directory, TimeProvider.System);
         _onCommitted = OnCommitted;
+        _replies = new ReplyCountingWriter(context.Counters);
     }
 
     private ReadOnlySpan<byte> ClientAddress => _clientAddress.AsSpan(0, _clientAddressLength);
 
     public HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output)
     {
+        _replies.Reset();
+        output = _replies.Over(output); // metrics: replies by code
         _connection = info;
         _openedAt = Stopwatch.GetTimestamp();
         _messages = 0;
@@ -84,6 +88,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
 
     public HandlerStatus OnReceived(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
     {
+        output = _replies.Over(output);
         SessionStatus status = _session.Process(input, output, out consumed);
         if (_context.Log.Verbose) LogExchange(input[..consumed]);
         return After(status, output);
@@ -91,12 +96,14 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
 
     public HandlerStatus OnResumed(IBufferWriter<byte> output)
     {
+        output = _replies.Over(output);
         SessionStatus status = _session.CompleteMessage(_outcome, output);
         return After(status, output);
     }
 
     public HandlerStatus OnTimedOut(IBufferWriter<byte> output)
     {
+        output = _replies.Over(output);
         if (_session.AwaitingGreeting)
         {
             SessionStatus greeted = _session.OnGreetDelayElapsed(output);
@@ -105,7 +112,11 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
         return After(_session.OnTimeout(output), output);
     }
 
-    public HandlerStatus OnShutdown(IBufferWriter<byte> output) => After(_session.OnShutdown(output), output);
+    public HandlerStatus OnShutdown(IBufferWriter<byte> output)
+    {
+        output = _replies.Over(output);
+        return After(_session.OnShutdown(output), output);
+    }
 
     public HandlerStatus OnTlsEstablished(IBufferWriter<byte> output)
     {

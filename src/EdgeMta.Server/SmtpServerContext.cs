@@ -27,6 +27,8 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     public RecipientDirectory Directory { get; }
     public EdgeMta.Spool.MessageSpool Spool { get; }
     public ServerLog Log { get; }
+    /// <summary>Replies and accepted messages of every session (published by the host's metrics).</summary>
+    public SessionCounters Counters { get; } = new();
 
     public IConnectionHandler Create() => _handlers.Get();
 
@@ -39,8 +41,11 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     /// <summary>A handler whose connection closed during its commit, now done.</summary>
     public void ReturnOrphan(SmtpConnectionHandler handler) => _handlers.Return(handler);
 
-    public void WriteRejection(ConnectionInfo info, ConnectionRejection reason, IBufferWriter<byte> output) =>
+    public void WriteRejection(ConnectionInfo info, ConnectionRejection reason, IBufferWriter<byte> output)
+    {
         output.Write(SessionOptions.Prepared.TooManyConnections);
+        Counters.CountReply(ReplyCountingWriter.CodeOf(SessionOptions.Prepared.TooManyConnections));
+    }
 
     private sealed class HandlerPolicy(SmtpServerContext context) : IPooledObjectPolicy<SmtpConnectionHandler>
     {

@@ -107,6 +107,7 @@ public sealed partial class MessageSpool
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
             FlushBatch(_working);
             _lastFlushTicks = System.Diagnostics.Stopwatch.GetTimestamp() - started;
+            Counters.RecordFlush(_lastFlushTicks * 1_000_000 / System.Diagnostics.Stopwatch.Frequency);
             _lastBatch = _working.Count;
             _working.Clear();
         }

@@ -38,6 +38,9 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
 
     public string Directory => _directory;
 
+    /// <summary>Flush counts and latency since start (the host publishes them).</summary>
+    public SpoolCounters Counters { get; } = new();
+
     private MessageSpool(SpoolOptions options, int lockFd, long nextSequence)
     {
         _options = options;
@@ -116,6 +119,26 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
             }
             return _room;
         }
+    }
+
+    /// <summary>Segment files now in the spool directory, their bytes, and the bytes still free for an
+    /// unprivileged writer (-1 when statvfs fails). Reads the directory: for a scrape, not per message.</summary>
+    public SpoolUsage MeasureUsage()
+    {
+        long segments = 0, bytes = 0;
+        foreach (FileInfo file in new DirectoryInfo(_directory).EnumerateFiles("*.seg"))
+        {
+            try
+            {
+                bytes += file.Length;
+                segments++;
+            }
+            catch (FileNotFoundException)
+            {
+                // deleted since the listing (an emptied segment): not in the spool any more
+            }
+        }
+        return new SpoolUsage(segments, bytes, LibC.AvailableBytes(_directory));
     }
 
     internal void RecheckRoomSoon() => Volatile.Write(ref _nextRoomCheck, 0);

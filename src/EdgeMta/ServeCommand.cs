@@ -1,11 +1,13 @@
 // `edgemta serve`: start the server, print where it listens, run until SIGTERM or SIGINT, stop gracefully
 // and exit 0. Its first line of stdout is `listening on ADDR:PORT` (one per address), which scripts and
-// tests wait for; every log line comes after it. Under systemd (Systemd/): sockets it bound are served
-// beside --listen, and it hears READY=1, WATCHDOG=1 and STOPPING=1.
+// tests wait for; with --metrics-listen, `metrics on ADDR:PORT` follows; every log line comes after them.
+// Under systemd (Systemd/): sockets it bound are served beside --listen, and it hears READY=1, WATCHDOG=1
+// and STOPPING=1.
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using EdgeMta.Metrics;
 using EdgeMta.Server;
 using EdgeMta.Server.Logging;
 using EdgeMta.Systemd;
@@ -80,6 +82,18 @@ internal static partial class ServeCommand
             Console.Error.WriteLine($"edgemta: cannot start: {e.Message}");
             return 1;
         }
+        MetricsListener? metrics;
+        try
+        {
+            metrics = StartMetrics(options, server);
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"edgemta: cannot start: --metrics-listen {options.MetricsListen}: {e.Message}");
+            await server.StopAsync().ConfigureAwait(false);
+            return 1;
+        }
+        await using MetricsListener? ownedMetrics = metrics;
 
         // Taken before `listening on` is printed: a script may send SIGTERM the moment it reads that line, and a
         // signal that arrives before these registrations kills the process (exit 143) instead of stopping it.
@@ -89,6 +103,7 @@ internal static partial class ServeCommand
 
         var listening = new StringBuilder();
         foreach (var endpoint in server.BoundEndPoints) listening.Append("listening on ").Append(endpoint).Append('\n');
+        if (metrics is not null) listening.Append("metrics on ").Append(metrics.BoundEndPoint).Append('\n');
         stdout.Write(Encoding.ASCII.GetBytes(listening.ToString()));
         stdout.Flush();
         if (options.Spool.Sync == EdgeMta.Spool.SpoolSync.None)
@@ -103,6 +118,7 @@ internal static partial class ServeCommand
             await stop.Task.ConfigureAwait(false);
         }
         systemd.Stopping($"stopping: {server.Counters.Open} open connections, up to {options.ShutdownDeadline.TotalSeconds:F0} s");
+        if (metrics is not null) await metrics.DisposeAsync().ConfigureAwait(false);
         await server.StopAsync().ConfigureAwait(false);
         return 0;
 
@@ -116,6 +132,14 @@ internal static partial class ServeCommand
     // `systemctl status` shows it: where mail is taken, and what the spool held at start.
     private static string ReadyStatus(EdgeMtaServer server) =>
         $"serving SMTP on {string.Join(", ", server.BoundEndPoints)}; spool recovered (messages={server.Recovery.Messages})";
+    /// <summary>The metrics port of --metrics-listen (null without it); its own socket and accept loop, apart from
+    /// the SMTP transport, so nothing a client does there reaches SMTP (MetricsListener's contract).</summary>
+    private static MetricsListener? StartMetrics(ServerOptions options, EdgeMtaServer server)
+    {
+        if (options.MetricsListen is not { } endpoint) return null;
+        var series = new ServerMetrics(server);
+        return MetricsListener.Start(new MetricsListenerOptions { EndPoint = endpoint }, series.Write);
+    }
 
     /// <summary>Undoes an inherited SIG_IGN on SIGINT, so PosixSignalRegistration can take it.</summary>
     public static void TakeInterruptSignal()

@@ -21,9 +21,14 @@ internal sealed class ServeFlags
     public readonly Option<IPEndPoint[]> Listen = new("--listen")
     {
         Description = "Address and port to listen on, ADDR:PORT or [IPv6]:PORT; repeatable; port 0 picks a free one",
-        CustomParser = ParseEndPoints,
+        CustomParser = r => ParseEndPoints(r, "--listen"),
         AllowMultipleArgumentsPerToken = false,
         Arity = ArgumentArity.OneOrMore,
+    };
+    public readonly Option<IPEndPoint> MetricsListen = new("--metrics-listen")
+    {
+        Description = "Serve Prometheus metrics (GET /metrics) on ADDR:PORT; off by default; port 0 picks a free one",
+        CustomParser = r => ParseEndPoints(r, "--metrics-listen") is [var endpoint] ? endpoint : null,
     };
     public readonly Option<string> Spool = new("--spool") { Description = "Spool directory", DefaultValueFactory = _ => Defaults.Spool.Directory };
     public readonly Option<string> HostName = new("--hostname") { Description = "Name in the greeting and Received: headers (default: the machine's name)" };
@@ -72,7 +77,7 @@ internal sealed class ServeFlags
     {
         foreach (Option option in (Option[])[Listen, Spool, HostName, Domain, Recipients, MaxMessageSize, MaxRecipients,
                      MaxConnections, MaxConnectionsPerIp, CommandTimeout, DataTimeout, Vrfy, Expn, LegacySend, BareNewline,
-                     RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, Verbose])
+                     RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, Verbose, MetricsListen])
         {
             command.Options.Add(option);
         }
@@ -114,6 +119,7 @@ internal sealed class ServeFlags
                 TlsAvailable = tls,
                 RequireTls = p.GetValue(RequireTls),
                 GreetDelay = TimeSpan.FromSeconds(p.GetValue(GreetDelay)),
+                Commands = new CommandCounters(), // always counted: --metrics-listen only publishes them
             },
             Spool = Defaults.Spool with
             {
@@ -127,6 +133,7 @@ internal sealed class ServeFlags
             TlsCertificateFile = p.GetValue(TlsCert)?.FullName,
             TlsKeyFile = p.GetValue(TlsKey)?.FullName,
             Verbose = p.GetValue(Verbose),
+            MetricsListen = p.GetValue(MetricsListen),
         };
     }
 
@@ -146,7 +153,7 @@ internal sealed class ServeFlags
             return T.Zero;
         };
 
-    private static IPEndPoint[] ParseEndPoints(ArgumentResult result)
+    private static IPEndPoint[] ParseEndPoints(ArgumentResult result, string flag)
     {
         var endpoints = new IPEndPoint[result.Tokens.Count];
         for (int i = 0; i < endpoints.Length; i++)
@@ -154,7 +161,7 @@ internal sealed class ServeFlags
             string text = result.Tokens[i].Value;
             if (!IPEndPoint.TryParse(text, out IPEndPoint? endpoint) || !HasPort(text))
             {
-                result.AddError($"--listen: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:2525 or [::1]:2525)");
+                result.AddError($"{flag}: '{text}' is not ADDR:PORT (e.g. 127.0.0.1:2525 or [::1]:2525)");
                 return [];
             }
             endpoints[i] = endpoint;
