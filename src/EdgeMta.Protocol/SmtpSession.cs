@@ -7,7 +7,8 @@
 // with AwaitingCommit; the host makes the message durable and calls CompleteMessage, then Process again
 // with what is left. StartTls asks the host to switch to TLS now (the pipelined plaintext was discarded,
 // CVE-2011-0411) and to call OnTlsEstablished. Close means: flush the output, then close.
-// It is synchronous and does no I/O, no logging and no allocation per command or per message once warm.
+// It is synchronous and does no I/O, no logging and no allocation per command or per message once warm;
+// it reports each command line to an ISessionObserver (SessionObserver.cs), and the host logs.
 // A client mistake is a reply, never an exception; an exception means a host bug (calling out of turn).
 using System.Buffers;
 using EdgeMta.Protocol.Data;
@@ -55,6 +56,7 @@ public sealed partial class SmtpSession
     private readonly PreparedOptions _prepared;
     private readonly RecipientDirectory _directory;
     private readonly TimeProvider _clock;
+    private readonly ISessionObserver? _observer;
     private readonly Envelope _envelope = new();
     private readonly DataReader _dataReader;
     private readonly BdatReader _bdatReader;
@@ -80,12 +82,14 @@ public sealed partial class SmtpSession
     private long _chunkLength;
     private long _discard;
 
-    public SmtpSession(SmtpSessionOptions options, RecipientDirectory directory, TimeProvider clock)
+    /// <param name="observer">Hears each command line as it is parsed (null: nobody listens).</param>
+    public SmtpSession(SmtpSessionOptions options, RecipientDirectory directory, TimeProvider clock, ISessionObserver? observer = null)
     {
         _options = options;
         _prepared = options.Prepared;
         _directory = directory;
         _clock = clock;
+        _observer = observer;
         _lineLimit = options.LineLimit;
         _dataReader = new DataReader(options.MaxMessageSize, options.BareNewlines);
         _bdatReader = new BdatReader(options.MaxMessageSize);
@@ -238,7 +242,9 @@ public sealed partial class SmtpSession
                 return SessionStatus.Continue;
             }
             consumed += command.Consumed;
-            SessionStatus status = Execute(in command, rest[..command.LineLength], output);
+            ReadOnlySpan<byte> line = rest[..command.LineLength];
+            _observer?.OnCommand(command.Verb, line);
+            SessionStatus status = Execute(in command, line, output);
             switch (status)
             {
                 case SessionStatus.Close:
