@@ -14,6 +14,9 @@
 // transport's StartTls, which sends the 220, runs the handshake and calls OnTlsEstablished, where the
 // session starts over in state 2 (RFC 3207 §4.2). A failed handshake simply closes the connection.
 //
+// Logging: with --verbose, each command line is logged as the session parses it (ISessionObserver), never
+// message text (README); the verb comes with it for whoever counts commands.
+//
 // Lifetime: handlers are pooled. A connection can close while its commit is in flight (the client
 // vanished after the dot); the handler then stays out of the pool until the commit completes, so the
 // flusher's completion never touches a handler that already serves someone else.
@@ -27,7 +30,7 @@ using SpoolCommit = EdgeMta.Spool.CommitResult;
 
 namespace EdgeMta.Server;
 
-internal sealed partial class SmtpConnectionHandler : IConnectionHandler
+internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessionObserver
 {
     // Commit states. When a connection closes mid-commit, two parties hold the handler: the transport
     // (which gives it back through the factory after OnClosed) and the commit (whose completion still
@@ -51,7 +54,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     public SmtpConnectionHandler(SmtpServerContext context)
     {
         _context = context;
-        _session = new SmtpSession(context.SessionOptions, context.Directory, TimeProvider.System);
+        _session = new SmtpSession(context.SessionOptions, context.Directory, TimeProvider.System, observer: this);
         _onCommitted = OnCommitted;
     }
 
@@ -85,7 +88,6 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     public HandlerStatus OnReceived(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
     {
         SessionStatus status = _session.Process(input, output, out consumed);
-        if (_context.Log.Verbose) LogExchange(input[..consumed]);
         return After(status, output);
     }
 
@@ -211,28 +213,11 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
         _connection.SetIdleTimeout(timeout);
     }
 
-    private void LogExchange(ReadOnlySpan<byte> consumed)
+    // The session reports each command line as it parses it, DATA and every pipelined command included;
+    // message text never comes this way (SessionObserver.cs), so it never reaches the log.
+    void ISessionObserver.OnCommand(SmtpVerb verb, ReadOnlySpan<byte> line)
     {
-        if (consumed.IsEmpty || _session.State == SmtpState.WritingMail) return;
-        // Message text stays out of the log, as for DATA: after a BDAT line only how many octets followed.
-        int chunk = BdatLineEnd(consumed);
-        ServerLog.LineWriter line = _context.Log.Begin(LogEvent.Command).Field("conn"u8, _connection.Id)
-            .Field("in"u8, consumed[..chunk].TrimEnd("\r\n"u8));
-        if (chunk < consumed.Length) line = line.Field("octets-not-logged"u8, consumed.Length - chunk);
-        line.End();
-    }
-
-    /// <summary>Where the first BDAT command line of <paramref name="input"/> ends (its length when none).</summary>
-    private static int BdatLineEnd(ReadOnlySpan<byte> input)
-    {
-        int start = 0;
-        while (start < input.Length)
-        {
-            int lf = input[start..].IndexOf((byte)'\n');
-            int end = lf < 0 ? input.Length : start + lf + 1;
-            if (end - start >= 4 && System.Text.Ascii.EqualsIgnoreCase(input.Slice(start, 4), "BDAT"u8)) return end;
-            start = end;
-        }
-        return input.Length;
+        if (!_context.Log.Verbose) return;
+        _context.Log.Begin(LogEvent.Command).Field("conn"u8, _connection.Id).Field("in"u8, line).End();
     }
 }
