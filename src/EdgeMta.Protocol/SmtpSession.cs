@@ -75,6 +75,9 @@ public sealed partial class SmtpSession
     private bool _recipientTried;
     private int _recipientOvershoot;
     private bool _shuttingDown;
+    // Set when Process stops for a commit with a whole QUIT line already after the message: a shutdown
+    // then lets that QUIT have its 221 (RFC 5321 §4.1.1.10) instead of answering 421 in its place.
+    private bool _quitPipelined;
     // BDAT (RFC 3030): a chunk being read, whether it is the LAST one, the octets of a refused chunk to skip.
     private bool _chunkActive;
     private bool _chunkLast;
@@ -159,6 +162,7 @@ public sealed partial class SmtpSession
         switch (_phase)
         {
             case Phase.Commands:
+                _quitPipelined = false; // it spoke of the input before this call, which now starts with it
                 break;
             case Phase.AwaitingGreeting:
                 if (input.IsEmpty)
@@ -194,9 +198,18 @@ public sealed partial class SmtpSession
                     return SessionStatus.Continue;
                 }
                 SessionStatus end = EndOfData(output);
+                if (end == SessionStatus.AwaitingCommit)
+                {
+                    _quitPipelined = QuitIsNext(input[consumed..]);
+                }
                 if (end != SessionStatus.Continue)
                 {
                     return end;
+                }
+                if (EndsForShutdown(input[consumed..], output))
+                {
+                    consumed = input.Length;
+                    return SessionStatus.Close;
                 }
                 continue;
             }
@@ -204,7 +217,16 @@ public sealed partial class SmtpSession
             {
                 if (!ReadChunk(rest, output, ref consumed, out SessionStatus chunkStatus))
                 {
+                    if (chunkStatus == SessionStatus.AwaitingCommit)
+                    {
+                        _quitPipelined = QuitIsNext(input[consumed..]);
+                    }
                     return chunkStatus;
+                }
+                if (EndsForShutdown(input[consumed..], output))
+                {
+                    consumed = input.Length;
+                    return SessionStatus.Close;
                 }
                 continue;
             }
@@ -264,12 +286,11 @@ public sealed partial class SmtpSession
                 output.Write(Replies.SynchronizationError);
                 return Close();
             }
-            if (_shuttingDown && !_chunking && _state != SmtpState.WritingMail)
+            if (EndsForShutdown(input[consumed..], output))
             {
                 // A BDAT transaction let finish by a shutdown ended without its LAST chunk (RSET, say).
                 consumed = input.Length;
-                output.Write(_prepared.ShuttingDown);
-                return Close();
+                return SessionStatus.Close;
             }
             if (++commands == MaxCommandsPerPass)
             {
@@ -310,12 +331,12 @@ public sealed partial class SmtpSession
                 output.Write(Replies.StoreFailed);
                 break;
         }
-        if (_shuttingDown)
+        if (_shuttingDown && !_quitPipelined)
         {
             output.Write(_prepared.ShuttingDown);
             return Close();
         }
-        return SessionStatus.Continue;
+        return SessionStatus.Continue; // a pipelined QUIT, offered next, gets its 221 (EndsForShutdown)
     }
 
     private SessionStatus Close()
