@@ -190,9 +190,13 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     private void OnCommitted()
     {
         _outcome = TakeCommitOutcome();
+        // Read before the exchange: once the state is Idle, a close on the transport's thread may recycle the
+        // handler and pool it for another connection, and this Resume must reach only the connection that
+        // waits (its generation makes a late one harmless; the field may already be someone else's).
+        ConnectionInfo connection = _connection;
         if (Interlocked.CompareExchange(ref _commitState, Idle, Committing) == Committing)
         {
-            _connection.Resume();
+            connection.Resume();
             return;
         }
         // The connection closed while the flush was running: the message is on disk (or not), but nobody
