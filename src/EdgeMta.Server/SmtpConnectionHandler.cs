@@ -21,7 +21,6 @@
 // vanished after the dot); the handler then stays out of the pool until the commit completes, so the
 // flusher's completion never touches a handler that already serves someone else.
 using System.Buffers;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
@@ -54,7 +53,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     public SmtpConnectionHandler(SmtpServerContext context)
     {
         _context = context;
-        _session = new SmtpSession(context.SessionOptions, context.Directory, TimeProvider.System, observer: this);
+        _session = new SmtpSession(context.SessionOptions, context.Directory, context.Clock, observer: this);
         _onCommitted = OnCommitted;
     }
 
@@ -63,7 +62,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     public HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output)
     {
         _connection = info;
-        _openedAt = Stopwatch.GetTimestamp();
+        _openedAt = _context.Clock.GetTimestamp();
         _messages = 0;
         _tls = false;
         _clientAddressLength = 0;
@@ -123,7 +122,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
             .Field("client"u8, ClientAddress)
             .Field("messages"u8, _messages)
             .Field("tls"u8, _tls ? 1 : 0)
-            .Field("ms"u8, (long)Stopwatch.GetElapsedTime(_openedAt).TotalMilliseconds)
+            .Field("ms"u8, (long)_context.Clock.GetElapsedTime(_openedAt).TotalMilliseconds)
             .End();
         AbortOpenMessage();
         if (Interlocked.CompareExchange(ref _commitState, ClosedWhileCommitting, Committing) == Committing)
@@ -139,6 +138,9 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     /// </summary>
     internal bool ReleaseFromTransport() =>
         Interlocked.CompareExchange(ref _commitState, ReleasedWhileCommitting, ClosedWhileCommitting) != ClosedWhileCommitting;
+
+    /// <summary>A commit was started and its completion has not yet let go of the handler.</summary>
+    internal bool CommitInFlight => Volatile.Read(ref _commitState) != Idle;
 
     private void Recycle()
     {
