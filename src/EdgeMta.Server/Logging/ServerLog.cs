@@ -45,7 +45,7 @@ public sealed class ServerLog : IDisposable
     public const int MaxLineLength = 4096;
 
     [ThreadStatic]
-    private static byte[]? t_line;
+    private static byte[]? _threadLine;
 
     private readonly Stream _out;
     private readonly TimeProvider _clock;
@@ -78,7 +78,7 @@ public sealed class ServerLog : IDisposable
     /// <see cref="LineWriter.End"/>. Takes no lock: a line never ended is lost, nothing else.</summary>
     public LineWriter Begin(LogEvent id)
     {
-        var line = new LineWriter(this, t_line ??= new byte[MaxLineLength]);
+        var line = new LineWriter(this, _threadLine ??= new byte[MaxLineLength]);
         line.Raw(_clock.GetUtcNow().UtcDateTime);
         line.Raw(" "u8);
         line.Number((int)id);
