@@ -4,6 +4,7 @@
 using System.Buffers;
 using BenchmarkDotNet.Attributes;
 using EdgeMta.Protocol;
+using EdgeMta.TestKit;
 
 namespace EdgeMta.Benchmarks;
 

@@ -68,13 +68,7 @@ public sealed partial class SmtpSession
         AbortMessage();
         EndTransaction();
         _state = SmtpState.Wait;
-        SessionStatus status = RefuseStatus(reply, output);
-        if (status == SessionStatus.Continue && _shuttingDown)
-        {
-            output.Write(_prepared.ShuttingDown);
-            return Close();
-        }
-        return status;
+        return RefuseStatus(reply, output); // during a shutdown, Process then sends 421 (EndsForShutdown)
     }
 
     /// <summary>

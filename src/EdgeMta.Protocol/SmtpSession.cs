@@ -7,7 +7,8 @@
 // with AwaitingCommit; the host makes the message durable and calls CompleteMessage, then Process again
 // with what is left. StartTls asks the host to switch to TLS now (the pipelined plaintext was discarded,
 // CVE-2011-0411) and to call OnTlsEstablished. Close means: flush the output, then close.
-// It is synchronous and does no I/O, no logging and no allocation per command or per message once warm.
+// It is synchronous and does no I/O, no logging and no allocation per command or per message once warm;
+// it reports each command line to an ISessionObserver (SessionObserver.cs), and the host logs.
 // A client mistake is a reply, never an exception; an exception means a host bug (calling out of turn).
 using System.Buffers;
 using EdgeMta.Protocol.Data;
@@ -55,6 +56,7 @@ public sealed partial class SmtpSession
     private readonly PreparedOptions _prepared;
     private readonly RecipientDirectory _directory;
     private readonly TimeProvider _clock;
+    private readonly ISessionObserver? _observer;
     private readonly Envelope _envelope = new();
     private readonly DataReader _dataReader;
     private readonly BdatReader _bdatReader;
@@ -73,6 +75,9 @@ public sealed partial class SmtpSession
     private bool _recipientTried;
     private int _recipientOvershoot;
     private bool _shuttingDown;
+    // Set when Process stops for a commit with a whole QUIT line already after the message: a shutdown
+    // then lets that QUIT have its 221 (RFC 5321 §4.1.1.10) instead of answering 421 in its place.
+    private bool _quitPipelined;
     // BDAT (RFC 3030): a chunk being read, whether it is the LAST one, the octets of a refused chunk to skip.
     private bool _chunkActive;
     private bool _chunkLast;
@@ -80,12 +85,14 @@ public sealed partial class SmtpSession
     private long _chunkLength;
     private long _discard;
 
-    public SmtpSession(SmtpSessionOptions options, RecipientDirectory directory, TimeProvider clock)
+    /// <param name="observer">Hears each command line as it is parsed (null: nobody listens).</param>
+    public SmtpSession(SmtpSessionOptions options, RecipientDirectory directory, TimeProvider clock, ISessionObserver? observer = null)
     {
         _options = options;
         _prepared = options.Prepared;
         _directory = directory;
         _clock = clock;
+        _observer = observer;
         _lineLimit = options.LineLimit;
         _dataReader = new DataReader(options.MaxMessageSize, options.BareNewlines);
         _bdatReader = new BdatReader(options.MaxMessageSize);
@@ -155,6 +162,7 @@ public sealed partial class SmtpSession
         switch (_phase)
         {
             case Phase.Commands:
+                _quitPipelined = false; // it spoke of the input before this call, which now starts with it
                 break;
             case Phase.AwaitingGreeting:
                 if (input.IsEmpty)
@@ -190,9 +198,18 @@ public sealed partial class SmtpSession
                     return SessionStatus.Continue;
                 }
                 SessionStatus end = EndOfData(output);
+                if (end == SessionStatus.AwaitingCommit)
+                {
+                    _quitPipelined = QuitIsNext(input[consumed..]);
+                }
                 if (end != SessionStatus.Continue)
                 {
                     return end;
+                }
+                if (EndsForShutdown(input[consumed..], output))
+                {
+                    consumed = input.Length;
+                    return SessionStatus.Close;
                 }
                 continue;
             }
@@ -200,7 +217,16 @@ public sealed partial class SmtpSession
             {
                 if (!ReadChunk(rest, output, ref consumed, out SessionStatus chunkStatus))
                 {
+                    if (chunkStatus == SessionStatus.AwaitingCommit)
+                    {
+                        _quitPipelined = QuitIsNext(input[consumed..]);
+                    }
                     return chunkStatus;
+                }
+                if (EndsForShutdown(input[consumed..], output))
+                {
+                    consumed = input.Length;
+                    return SessionStatus.Close;
                 }
                 continue;
             }
@@ -239,7 +265,9 @@ public sealed partial class SmtpSession
                 return SessionStatus.Continue;
             }
             consumed += command.Consumed;
-            SessionStatus status = Execute(in command, rest[..command.LineLength], output);
+            ReadOnlySpan<byte> line = rest[..command.LineLength];
+            _observer?.OnCommand(command.Verb, line);
+            SessionStatus status = Execute(in command, line, output);
             switch (status)
             {
                 case SessionStatus.Close:
@@ -259,12 +287,11 @@ public sealed partial class SmtpSession
                 output.Write(Replies.SynchronizationError);
                 return Close();
             }
-            if (_shuttingDown && !_chunking && _state != SmtpState.WritingMail)
+            if (EndsForShutdown(input[consumed..], output))
             {
                 // A BDAT transaction let finish by a shutdown ended without its LAST chunk (RSET, say).
                 consumed = input.Length;
-                output.Write(_prepared.ShuttingDown);
-                return Close();
+                return SessionStatus.Close;
             }
             if (++commands == MaxCommandsPerPass)
             {
@@ -305,12 +332,12 @@ public sealed partial class SmtpSession
                 output.Write(Replies.StoreFailed);
                 break;
         }
-        if (_shuttingDown)
+        if (_shuttingDown && !_quitPipelined)
         {
             output.Write(_prepared.ShuttingDown);
             return Close();
         }
-        return SessionStatus.Continue;
+        return SessionStatus.Continue; // a pipelined QUIT, offered next, gets its 221 (EndsForShutdown)
     }
 
     private SessionStatus Close()

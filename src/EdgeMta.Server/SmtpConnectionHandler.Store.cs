@@ -1,7 +1,6 @@
 // The handler as the session's message store: the protocol's envelope and message text go into one
 // spool record. Storage trouble is always 4xx (docs/PROTOCOL.md): the spool says Failed (451 4.3.0) or Full
 // (452 4.3.1), and the client tries again later; nothing acknowledged is ever lost.
-using System.Diagnostics;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
 using EdgeMta.Spool;
@@ -38,7 +37,7 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
             return StoreBeginResult.Failed;
         }
         _message = message;
-        _messageStartedAt = Stopwatch.GetTimestamp();
+        _messageStartedAt = _context.Clock.GetTimestamp();
         return StoreBeginResult.Started(message.QueueId);
     }
 
@@ -84,7 +83,7 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
                 .Field("from"u8, envelope.ReversePath)
                 .Field("rcpts"u8, envelope.RecipientCount)
                 .Field("size"u8, size)
-                .Field("us"u8, (long)Stopwatch.GetElapsedTime(_messageStartedAt).TotalMicroseconds)
+                .Field("us"u8, (long)_context.Clock.GetElapsedTime(_messageStartedAt).TotalMicroseconds)
                 .End();
             return CommitOutcome.Committed;
         }

@@ -14,11 +14,13 @@
 // transport's StartTls, which sends the 220, runs the handshake and calls OnTlsEstablished, where the
 // session starts over in state 2 (RFC 3207 §4.2). A failed handshake simply closes the connection.
 //
+// Logging: with --verbose, each command line is logged as the session parses it (ISessionObserver), never
+// message text (README); the verb comes with it for whoever counts commands.
+//
 // Lifetime: handlers are pooled. A connection can close while its commit is in flight (the client
 // vanished after the dot); the handler then stays out of the pool until the commit completes, so the
 // flusher's completion never touches a handler that already serves someone else.
 using System.Buffers;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
@@ -27,7 +29,7 @@ using SpoolCommit = EdgeMta.Spool.CommitResult;
 
 namespace EdgeMta.Server;
 
-internal sealed partial class SmtpConnectionHandler : IConnectionHandler
+internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessionObserver
 {
     // Commit states. When a connection closes mid-commit, two parties hold the handler: the transport
     // (which gives it back through the factory after OnClosed) and the commit (whose completion still
@@ -52,7 +54,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     public SmtpConnectionHandler(SmtpServerContext context)
     {
         _context = context;
-        _session = new SmtpSession(context.SessionOptions, context.Directory, TimeProvider.System);
+        _session = new SmtpSession(context.SessionOptions, context.Directory, context.Clock, observer: this);
         _onCommitted = OnCommitted;
         _replies = new ReplyCountingWriter(context.Counters);
     }
@@ -64,7 +66,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
         _replies.Reset();
         output = _replies.Over(output); // metrics: replies by code
         _connection = info;
-        _openedAt = Stopwatch.GetTimestamp();
+        _openedAt = _context.Clock.GetTimestamp();
         _messages = 0;
         _tls = false;
         _clientAddressLength = 0;
@@ -90,7 +92,6 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     {
         output = _replies.Over(output);
         SessionStatus status = _session.Process(input, output, out consumed);
-        if (_context.Log.Verbose) LogExchange(input[..consumed]);
         return After(status, output);
     }
 
@@ -132,7 +133,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
             .Field("client"u8, ClientAddress)
             .Field("messages"u8, _messages)
             .Field("tls"u8, _tls ? 1 : 0)
-            .Field("ms"u8, (long)Stopwatch.GetElapsedTime(_openedAt).TotalMilliseconds)
+            .Field("ms"u8, (long)_context.Clock.GetElapsedTime(_openedAt).TotalMilliseconds)
             .End();
         AbortOpenMessage();
         if (Interlocked.CompareExchange(ref _commitState, ClosedWhileCommitting, Committing) == Committing)
@@ -148,6 +149,9 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     /// </summary>
     internal bool ReleaseFromTransport() =>
         Interlocked.CompareExchange(ref _commitState, ReleasedWhileCommitting, ClosedWhileCommitting) != ClosedWhileCommitting;
+
+    /// <summary>A commit was started and its completion has not yet let go of the handler.</summary>
+    internal bool CommitInFlight => Volatile.Read(ref _commitState) != Idle;
 
     private void Recycle()
     {
@@ -199,9 +203,13 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
     private void OnCommitted()
     {
         _outcome = TakeCommitOutcome();
+        // Read before the exchange: once the state is Idle, a close on the transport's thread may recycle the
+        // handler and pool it for another connection, and this Resume must reach only the connection that
+        // waits (its generation makes a late one harmless; the field may already be someone else's).
+        ConnectionInfo connection = _connection;
         if (Interlocked.CompareExchange(ref _commitState, Idle, Committing) == Committing)
         {
-            _connection.Resume();
+            connection.Resume();
             return;
         }
         // The connection closed while the flush was running: the message is on disk (or not), but nobody
@@ -222,28 +230,11 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler
         _connection.SetIdleTimeout(timeout);
     }
 
-    private void LogExchange(ReadOnlySpan<byte> consumed)
+    // The session reports each command line as it parses it, DATA and every pipelined command included;
+    // message text never comes this way (SessionObserver.cs), so it never reaches the log.
+    void ISessionObserver.OnCommand(SmtpVerb verb, ReadOnlySpan<byte> line)
     {
-        if (consumed.IsEmpty || _session.State == SmtpState.WritingMail) return;
-        // Message text stays out of the log, as for DATA: after a BDAT line only how many octets followed.
-        int chunk = BdatLineEnd(consumed);
-        ServerLog.LineWriter line = _context.Log.Begin(LogEvent.Command).Field("conn"u8, _connection.Id)
-            .Field("in"u8, consumed[..chunk].TrimEnd("\r\n"u8));
-        if (chunk < consumed.Length) line = line.Field("octets-not-logged"u8, consumed.Length - chunk);
-        line.End();
-    }
-
-    /// <summary>Where the first BDAT command line of <paramref name="input"/> ends (its length when none).</summary>
-    private static int BdatLineEnd(ReadOnlySpan<byte> input)
-    {
-        int start = 0;
-        while (start < input.Length)
-        {
-            int lf = input[start..].IndexOf((byte)'\n');
-            int end = lf < 0 ? input.Length : start + lf + 1;
-            if (end - start >= 4 && System.Text.Ascii.EqualsIgnoreCase(input.Slice(start, 4), "BDAT"u8)) return end;
-            start = end;
-        }
-        return input.Length;
+        if (!_context.Log.Verbose) return;
+        _context.Log.Begin(LogEvent.Command).Field("conn"u8, _connection.Id).Field("in"u8, line).End();
     }
 }

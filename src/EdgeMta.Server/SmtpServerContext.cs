@@ -1,6 +1,6 @@
 // What every connection of one server shares, built once at start: the protocol's precomputed options
-// and recipient directory, the spool, the log, and the pool of connection handlers. Also the handler
-// factory the transport calls at accept.
+// and recipient directory, the spool, the log, the clock, and the pool of connection handlers. Also the
+// handler factory the transport calls at accept.
 using System.Buffers;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
@@ -12,9 +12,13 @@ namespace EdgeMta.Server;
 internal sealed class SmtpServerContext : IConnectionHandlerFactory
 {
     private readonly ObjectPool<SmtpConnectionHandler> _handlers;
+    private long _pooled;
 
-    public SmtpServerContext(SmtpSessionOptions sessionOptions, RecipientDirectory directory, EdgeMta.Spool.MessageSpool spool, ServerLog log, int maxRetainedHandlers)
+    /// <param name="clock">Time for Received: headers and durations (TimeProvider.System when null; tests pass a fake).</param>
+    public SmtpServerContext(SmtpSessionOptions sessionOptions, RecipientDirectory directory, EdgeMta.Spool.MessageSpool spool, ServerLog log,
+        int maxRetainedHandlers, TimeProvider? clock = null)
     {
+        Clock = clock ?? TimeProvider.System;
         SessionOptions = sessionOptions;
         Directory = directory;
         Spool = spool;
@@ -29,6 +33,10 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     public ServerLog Log { get; }
     /// <summary>Replies and accepted messages of every session (published by the host's metrics).</summary>
     public SessionCounters Counters { get; } = new();
+    public TimeProvider Clock { get; }
+
+    /// <summary>Handlers put in the pool so far (each one exactly once per connection it served).</summary>
+    internal long HandlersPooled => Interlocked.Read(ref _pooled);
 
     public IConnectionHandler Create() => _handlers.Get();
 
@@ -51,6 +59,10 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     {
         public SmtpConnectionHandler Create() => new(context);
 
-        public bool Return(SmtpConnectionHandler obj) => true;
+        public bool Return(SmtpConnectionHandler obj)
+        {
+            Interlocked.Increment(ref context._pooled); // once per connection close, never per command
+            return true;
+        }
     }
 }

@@ -104,7 +104,7 @@ internal sealed partial class Connection
             }
             if (_receivePending)
             {
-                Volatile.Write(ref _deadline, Environment.TickCount64 + _idleTimeoutMs);
+                Volatile.Write(ref _deadline, _server.Clock.NowMs + _idleTimeoutMs);
                 return DriveResult.Waiting;
             }
             if (--receivesLeft < 0)

@@ -132,7 +132,7 @@ internal sealed partial class Connection
     private void PostSend()
     {
         _sendPending = true;
-        Volatile.Write(ref _deadline, Environment.TickCount64 + _server.SendTimeoutMs);
+        Volatile.Write(ref _deadline, _server.Clock.NowMs + _server.SendTimeoutMs);
         if (_tls is not null)
         {
             PostTlsSend();
@@ -196,7 +196,7 @@ internal sealed partial class Connection
     private void BeginDrain()
     {
         _draining = true;
-        _lingerDeadline = Environment.TickCount64 + _server.LingerTimeoutMs;
+        _lingerDeadline = _server.Clock.NowMs + _server.LingerTimeoutMs;
         if (InTlsMode)
         {
             PostCloseNotify(); // its completion sends the FIN

@@ -73,7 +73,7 @@ internal sealed partial class Connection
         _dataReady = false;
         _inputOffered = false;
         _handshakePending = true;
-        Volatile.Write(ref _deadline, Environment.TickCount64 + _server.TlsHandshakeTimeoutMs);
+        Volatile.Write(ref _deadline, _server.Clock.NowMs + _server.TlsHandshakeTimeoutMs);
         try
         {
             _tls = new SslStream(new NetworkStream(_socket!, ownsSocket: false), leaveInnerStreamOpen: false);

@@ -34,7 +34,7 @@ using System.Net.Sockets;
 
 namespace EdgeMta.Transport;
 
-internal sealed partial class Connection : IThreadPoolWorkItem
+internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionControl
 {
     // The state word: generation << 32 | signals | Running.
     private const long Running = 1;
@@ -183,7 +183,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem
     // which completes commits, then sends the 250 itself. Queueing the drive to the pool instead cost a
     // pool-thread wakeup per batch (README, "Performance work": 10 context switches per message against 3). A turn that would
     // run long (many synchronous receives) still yields to the pool (Drive).
-    internal bool RequestResume(int generation)
+    public bool RequestResume(int generation)
     {
         PostResult result = Post(generation, SignalResume);
         if (result == PostResult.MustRun)
@@ -193,7 +193,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         return result != PostResult.Stale;
     }
 
-    internal void SetIdleTimeout(int generation, TimeSpan timeout)
+    public void SetIdleTimeout(int generation, TimeSpan timeout)
     {
         if ((int)(Volatile.Read(ref _state) >> 32) == generation)
         {
@@ -308,7 +308,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem
         {
             Close();
         }
-        if ((signals & SignalTimer) != 0 && !_closed && Environment.TickCount64 >= _deadline)
+        if ((signals & SignalTimer) != 0 && !_closed && _server.Clock.NowMs >= _deadline)
         {
             if (_sendPending || _draining || _handshakePending)
             {

@@ -111,16 +111,30 @@ public interface IConnectionHandlerFactory
 }
 
 /// <summary>
+/// What a <see cref="ConnectionInfo"/> controls: the transport's <c>Connection</c>, or a test kit's in-memory
+/// one (tests/EdgeMta.TestKit), so that a handler can be driven with no socket. Calls carry the generation
+/// the info was made with; a control ignores one that is not its current generation.
+/// </summary>
+internal interface IConnectionControl
+{
+    bool RequestResume(int generation);
+
+    void SetIdleTimeout(int generation, TimeSpan timeout);
+}
+
+/// <summary>
 /// The handler's view of its connection: who is on the other end, and the two controls it has
 /// (Resume, idle timeout). A small copyable value; it carries the connection's generation, so a
 /// Resume() that arrives after the connection closed (and its pooled object was reused) is ignored.
 /// </summary>
 public readonly struct ConnectionInfo
 {
-    private readonly Connection? _connection;
+    // An interface, not the sealed Connection, so that a test kit can stand in for the socket: one
+    // interface call per Resume (per message) and per changed timeout, nothing per byte.
+    private readonly IConnectionControl? _connection;
     private readonly int _generation;
 
-    internal ConnectionInfo(Connection connection, int generation, long id, IPEndPoint? remote, IPEndPoint? local)
+    internal ConnectionInfo(IConnectionControl connection, int generation, long id, IPEndPoint? remote, IPEndPoint? local)
     {
         _connection = connection;
         _generation = generation;

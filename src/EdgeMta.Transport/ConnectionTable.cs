@@ -20,7 +20,8 @@ internal sealed class ConnectionTable : IDisposable
 
     private readonly object _gate = new();
     private readonly ITransportLog _log;
-    private readonly Timer _timer;
+    private readonly TransportClock _clock;
+    private readonly ITimer _timer;
     private Entry[] _entries = new Entry[64];
     private int[] _free = new int[64];
     private int _freeCount;
@@ -29,10 +30,11 @@ internal sealed class ConnectionTable : IDisposable
     private Mode _mode;
     private TaskCompletionSource? _empty;
 
-    public ConnectionTable(TimeSpan period, ITransportLog log)
+    public ConnectionTable(TimeSpan period, ITransportLog log, TransportClock clock)
     {
         _log = log;
-        _timer = new Timer(static state => ((ConnectionTable)state!).Sweep(), this, period, period);
+        _clock = clock;
+        _timer = clock.CreateTimer(static state => ((ConnectionTable)state!).Sweep(), this, period);
     }
 
     public int Count => Volatile.Read(ref _count);
@@ -109,7 +111,7 @@ internal sealed class ConnectionTable : IDisposable
     {
         try
         {
-            long now = Environment.TickCount64;
+            long now = _clock.NowMs;
             lock (_gate)
             {
                 for (int i = 0; i < _used; i++)

@@ -83,6 +83,10 @@ public sealed class TransportOptions
     /// is 300 s; a handshake is a few round trips, so one minute is generous).</summary>
     public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>The clock of every deadline and of the sweep that checks them (TransportClock.cs). Tests pass a
+    /// fake one and advance it instead of sleeping; the default reads the system's monotonic clock.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>Where the transport reports what it cannot return to anyone (faults, accept trouble).</summary>
     public ITransportLog Log { get; set; } = NullTransportLog.Instance;
 }

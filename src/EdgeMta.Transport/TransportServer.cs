@@ -45,6 +45,7 @@ public sealed class TransportServer : IAsyncDisposable
         SendTimeoutMs = ToMilliseconds(options.SendTimeout);
         LingerTimeoutMs = ToMilliseconds(options.LingerTimeout);
         TlsHandshakeTimeoutMs = ToMilliseconds(options.TlsHandshakeTimeout);
+        Clock = new TransportClock(options.TimeProvider ?? TimeProvider.System);
         if (options.TlsCertificate is { } certificate)
         {
             if (!certificate.HasPrivateKey)
@@ -63,7 +64,7 @@ public sealed class TransportServer : IAsyncDisposable
         }
         Buffers = new PinnedBufferPool(4096, Math.Max(options.MaxInputBytes, options.MaxOutputBytes), options.MaxRetainedBuffersPerSize);
         _connections = new DefaultObjectPool<Connection>(new ConnectionPolicy(this), options.MaxRetainedConnections);
-        Table = new ConnectionTable(options.TimerPeriod, options.Log);
+        Table = new ConnectionTable(options.TimerPeriod, options.Log, Clock);
         _bound = new IPEndPoint[options.EndPoints.Count + options.ListeningSockets.Count];
     }
 
@@ -88,6 +89,7 @@ public sealed class TransportServer : IAsyncDisposable
     internal int SendTimeoutMs { get; }
     internal int LingerTimeoutMs { get; }
     internal int TlsHandshakeTimeoutMs { get; }
+    internal TransportClock Clock { get; }
 
     /// <summary>Null when no certificate is configured; shared, read-only, by every handshake.</summary>
     internal SslServerAuthenticationOptions? TlsOptions { get; }

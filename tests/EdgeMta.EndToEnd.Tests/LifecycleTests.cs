@@ -119,6 +119,35 @@ public sealed class LifecycleTests(ITestOutputHelper output)
         Mail.AssertExportedExactly(export, [new SentMessage(id, message, "late@example.com", ["b@example.org"])]);
     }
 
+    // Found with real senders: during a shutdown, a QUIT pipelined right after `BDAT ... LAST` was answered
+    // 421 4.3.2; RFC 5321 §4.1.1.10 wants 221, as outside a shutdown.
+    [Fact]
+    public async Task DuringShutdownAQuitPipelinedAfterBdatLastIsAnswered221()
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output);
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.CommandAsync("MAIL FROM:<late@example.com>", 250);
+            await c.CommandAsync("RCPT TO:<b@example.org>", 250);
+            await c.SendAsync("BDAT 5\r\nhello");
+            await c.ExpectAsync(250, "2.0.0", "the first chunk");
+            // The transport signals connections in the order they registered: when this idle session, opened
+            // second, hears its 421, the shutdown is already posted to the one between BDAT chunks.
+            await using (SmtpConnection idle = await server.OpenSessionAsync())
+            {
+                server.Signal(EdgeMtaProcess.SIGTERM);
+                await idle.ExpectAsync(421, "4.3.2", "the shutdown");
+            }
+            await c.SendAsync("BDAT 1 LAST\r\n!QUIT\r\n");
+            await c.ExpectAsync(250, "2.0.0", "the last chunk, during the shutdown");
+            await c.ExpectAsync(221, "2.0.0", "a QUIT pipelined after BDAT LAST");
+            Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 221 the server closes\n{c.Transcript}");
+        }
+        int exit = await server.WaitForExitAsync(EdgeMtaProcess.StopTimeout);
+        Assert.True(exit == 0, $"A graceful shutdown exits 0, it exited {exit}\n{server.Log}");
+    }
+
     [Theory]
     [InlineData("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n")]
     [InlineData("POST /submit HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")]

@@ -30,9 +30,46 @@ public sealed class PolicyTests(ITestOutputHelper output)
         }
         Assert.Equal(2, (await server.StopAndExportAsync()).Count);
         Assert.Contains("in=MAIL%20FROM:<logged@example.com>", server.Log);
-        Assert.Contains("in=BDAT%2032%20LAST octets-not-logged=32", server.Log);
+        Assert.Contains("in=DATA\n", server.Log); // logged as parsed, an accepted DATA too
+        Assert.Contains("in=BDAT%2032%20LAST\n", server.Log); // the command line alone: its count says the rest
         Assert.DoesNotContain("secret-in-data", server.Log);
         Assert.DoesNotContain("secret-in-bdat", server.Log);
+    }
+
+    // Found with real senders: --verbose never logged an accepted DATA and dropped a whole pipelined read that
+    // ended in one (Postfix's MAIL+RCPT+DATA left only EHLO and QUIT), and every read inside a BDAT chunk after
+    // its first was logged as a command (`in=QUIT%0D%0AMAIL...` from a body holding those lines).
+    [Fact]
+    public async Task VerboseLogsEachPipelinedCommandAndNoTextOfAChunkSpreadOverReads()
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--verbose"]);
+        string evil = "QUIT\r\nMAIL FROM:<evil@x.test>\r\n";
+        await using (SmtpConnection c = await server.OpenSessionAsync())
+        {
+            await c.CommandAsync("EHLO client.example", 250);
+            await c.SendAsync("MAIL FROM:<piped@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+            await c.ExpectAsync(250);
+            await c.ExpectAsync(250);
+            await c.ExpectAsync(354);
+            await c.SendAsync("Subject: one\r\n\r\nbody\r\n.\r\n");
+            await c.ExpectAsync(250);
+            await c.CommandAsync("MAIL FROM:<piped@example.com>", 250);
+            await c.CommandAsync("RCPT TO:<b@example.org>", 250);
+            await c.SendAsync($"BDAT {evil.Length * 3} LAST\r\n{evil}");
+            for (int i = 0; i < 2; i++)
+            {
+                await Task.Delay(100); // separate reads on the server's side, most likely: the old bug needed them
+                await c.SendAsync(evil);
+            }
+            await c.ExpectAsync(250);
+            await c.CommandAsync("QUIT", 221);
+        }
+        Assert.Equal(2, (await server.StopAndExportAsync()).Count);
+        string[] commands = [.. server.Log.Split('\n').Where(l => l.Contains(" 30 command ", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf(" in=", StringComparison.Ordinal) + 4)..])];
+        Assert.Equal(["EHLO%20client.example", "MAIL%20FROM:<piped@example.com>", "RCPT%20TO:<b@example.org>", "DATA",
+            "MAIL%20FROM:<piped@example.com>", "RCPT%20TO:<b@example.org>", $"BDAT%20{evil.Length * 3}%20LAST", "QUIT"], commands);
+        Assert.DoesNotContain("evil", server.Log);
     }
 
     [Fact]

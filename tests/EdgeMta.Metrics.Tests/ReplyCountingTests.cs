@@ -3,6 +3,7 @@ using System.Buffers;
 using System.Text;
 using EdgeMta.Protocol;
 using EdgeMta.Server;
+using EdgeMta.TestKit;
 
 namespace EdgeMta.Metrics.Tests;
 

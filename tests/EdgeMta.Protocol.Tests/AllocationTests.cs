@@ -47,7 +47,8 @@ public class AllocationTests
     [Fact]
     public void ARepeatedSessionWithAMessageAllocatesNothingOnceWarm()
     {
-        var session = new SmtpSession(new SmtpSessionOptions { HostName = "foo.com", Commands = new CommandCounters() }, TestDirectories.Seed, new FixedClock());
+        var observer = new CountingObserver();
+        var session = new SmtpSession(new SmtpSessionOptions { HostName = "foo.com", Commands = new CommandCounters() }, TestDirectories.Seed, new FixedClock(), observer);
         var store = new InMemoryMessageStore(keepMessages: false);
         var output = new ArrayBufferWriter<byte>(1 << 16);
         byte[] address = "192.0.2.1"u8.ToArray();
@@ -74,5 +75,19 @@ public class AllocationTests
         Assert.Equal(SessionStatus.AwaitingCommit, awaiting);
         Assert.Equal(SessionStatus.Close, last);
         Assert.Equal(0, allocated);
+        Assert.Equal(12 * 5, observer.Commands); // EHLO MAIL RCPT DATA QUIT, reported in every run
+    }
+
+    /// <summary>An observer as the server's would be: it looks at every command line and keeps nothing.</summary>
+    private sealed class CountingObserver : ISessionObserver
+    {
+        public int Commands;
+        public long Octets;
+
+        public void OnCommand(SmtpVerb verb, ReadOnlySpan<byte> line)
+        {
+            Commands++;
+            Octets += line.Length + (int)verb;
+        }
     }
 }

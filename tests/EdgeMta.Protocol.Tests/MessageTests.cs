@@ -168,6 +168,65 @@ public class MessageTests
         Assert.EndsWith("hello world!", Text(d.Store.Messages[0].Data));
     }
 
+    // Found with real senders: during a shutdown, a QUIT pipelined right after `BDAT ... LAST` got 421 4.3.2;
+    // RFC 5321 §4.1.1.10 wants 221, as outside a shutdown.
+    [Fact]
+    public void ShutdownBetweenBdatChunksThenLastChunkWithQuitPipelinedAnswersQuit221()
+    {
+        SessionDriver d = InState(SmtpState.RecipientApproved);
+        d.Send("BDAT 5\r\nhello");
+        d.Session.OnShutdown(new ArrayBufferWriter<byte>());
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", d.Send("BDAT 1 LAST\r\n!QUIT\r\n"));
+        Assert.True(d.Closed);
+        Assert.Single(d.Store.Messages);
+    }
+
+    [Fact]
+    public void ShutdownMidDataThenTheDotWithQuitPipelinedAnswersQuit221()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        d.Session.OnShutdown(new ArrayBufferWriter<byte>());
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", d.Send("body\r\n.\r\nQUIT\r\n"));
+        Assert.True(d.Closed);
+    }
+
+    [Fact]
+    public void AShutdownThatArrivesDuringTheCommitStillLetsThePipelinedQuitHave221()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        var output = new ArrayBufferWriter<byte>();
+        byte[] input = "body\r\n.\r\nQUIT\r\n"u8.ToArray();
+        Assert.Equal(SessionStatus.AwaitingCommit, d.Session.Process(input, output, out int consumed));
+        Assert.Equal(SessionStatus.Continue, d.Session.CompleteMessage(d.Store.Commit(), output));
+        // The transport delivers a shutdown that came while paused only after OnResumed, before the kept input.
+        Assert.Equal(SessionStatus.Continue, d.Session.OnShutdown(output));
+        Assert.Equal(SessionStatus.Close, d.Session.Process(input.AsSpan(consumed), output, out _));
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n221 2.0.0 foo.com closing connection\r\n", Encoding.ASCII.GetString(output.WrittenSpan));
+    }
+
+    [Theory]
+    [InlineData("MAIL FROM:<Smith@bar.com>\r\n")] // a next transaction is not started during a shutdown
+    [InlineData("QUIT now\r\n")]                   // not a QUIT that would be answered 221
+    [InlineData("QUI")]                              // not whole yet: nothing to wait for during a shutdown
+    public void ShutdownMidDataThenTheDotWithAnythingButQuitPipelinedSends421(string next)
+    {
+        SessionDriver d = InState(SmtpState.WritingMail);
+        d.Session.OnShutdown(new ArrayBufferWriter<byte>());
+        Assert.Equal("250 2.0.0 OK queued as Q00000001\r\n421 4.3.2 foo.com Service shutting down\r\n", d.Send("body\r\n.\r\n" + next));
+        Assert.True(d.Closed);
+    }
+
+    [Fact]
+    public void ShutdownMidDataThenAnOversizeMessageWithQuitPipelinedAnswers552Then221()
+    {
+        SessionDriver d = InState(SmtpState.WritingMail, new SmtpSessionOptions { HostName = "foo.com", MaxMessageSize = 16 });
+        d.Session.OnShutdown(new ArrayBufferWriter<byte>());
+        string replies = d.Send(new string('x', 40) + "\r\n.\r\nQUIT\r\n");
+        Assert.StartsWith("552 5.3.4", replies);
+        Assert.EndsWith("\r\n221 2.0.0 foo.com closing connection\r\n", replies);
+        Assert.True(d.Closed);
+    }
+
     [Fact]
     public void ShutdownBetweenBdatChunksThenRsetAnswersItThenSends421()
     {

@@ -19,11 +19,12 @@ public sealed class SessionDriver
     private readonly List<byte> _pending = [];
     private int _taken;
 
-    public SessionDriver(SmtpSessionOptions? options = null, RecipientDirectory? directory = null, string client = "192.0.2.1")
+    public SessionDriver(SmtpSessionOptions? options = null, RecipientDirectory? directory = null, string client = "192.0.2.1",
+        ISessionObserver? observer = null)
     {
         Options = options ?? new SmtpSessionOptions { HostName = "foo.com" };
         Store = new InMemoryMessageStore();
-        Session = new SmtpSession(Options, directory ?? TestDirectories.Seed, new FixedClock());
+        Session = new SmtpSession(Options, directory ?? TestDirectories.Seed, new FixedClock(), observer);
         Client = client;
     }
 

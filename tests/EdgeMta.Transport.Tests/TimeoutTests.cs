@@ -69,6 +69,33 @@ public sealed class TimeoutTests
         Assert.True(await Bounded.UntilAsync(() => server.Server.Buffers.Outstanding == 0));
     }
 
+    // TransportOptions.TimeProvider: every deadline and the sweep run on the given clock. Five minutes of a
+    // fake clock pass in a few sweeps, which no wall clock could do within this test's bound.
+    [Fact]
+    public async Task TheIdleTimeoutRunsOnTheInjectedClock()
+    {
+        var clock = new EdgeMta.TestKit.FakeClock();
+        var handler = new EchoLineHandler();
+        await using var server = new TestServer(() => handler, o =>
+        {
+            o.TimeProvider = clock;
+            o.TimerPeriod = TimeSpan.FromSeconds(1);
+        });
+        using TestClient client = await server.ConnectAsync();
+        await client.ReadUntilAsync("hello\r\n");
+        TimeSpan advanced = TimeSpan.Zero;
+        for (int minute = 0; minute < 20 && Volatile.Read(ref handler.TimedOutCalls) == 0; minute++)
+        {
+            clock.Advance(TimeSpan.FromMinutes(1));
+            advanced += TimeSpan.FromMinutes(1);
+            // The sweep posts the timeout; the connection runs it on the thread pool, so look a moment.
+            await Bounded.UntilAsync(() => Volatile.Read(ref handler.TimedOutCalls) == 1, TimeSpan.FromMilliseconds(200));
+        }
+        Assert.Equal(1, handler.TimedOutCalls);
+        Assert.InRange(advanced, TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(7)); // the default 5-minute idle timeout
+        Assert.Equal("421 idle\r\n", await client.ReadToEndAsync());
+    }
+
     private sealed class ShortTimeoutHandler(TimeSpan timeout) : EchoLineHandler
     {
         public ShortTimeoutHandler() : this(TimeSpan.FromMilliseconds(500)) { }

@@ -1,3 +1,11 @@
+// Contract: the server's log (README: one line per session and per accepted message, every command with
+// --verbose), `time event-id name key=value ...` on stdout, values sanitised so one line stays one line.
+// Lines are formatted into a buffer of the thread's own, with no lock held; the finished line is copied
+// under a short lock into the shared buffer that a background thread writes out. No lock is ever held
+// between Begin and End, so a line abandoned half-way (an exception while formatting) is simply lost and
+// can never stop another session from logging. A line longer than the thread's buffer is cut there; a
+// writer that cannot keep up loses whole lines, never the server's time or memory.
+// What it does not do: rotate, filter by level, or ship anywhere; stdout goes where the service manager puts it.
 using System.Buffers;
 using System.Buffers.Text;
 using System.Text;
@@ -22,19 +30,27 @@ public enum LogEvent
 
 /// <summary>
 /// The server's log: one line per session and per accepted message on stdout, every command and reply with
-/// --verbose. Cheap on the hot path: a line is formatted straight into a shared UTF-8 buffer under a short lock,
-/// with no string built, and a background thread writes the buffer out at most every 50 ms (one write(2) for
-/// many lines instead of one per line: at 20k messages/s a syscall per line would cost more than the message).
-/// What it does not do: rotate, filter by level, or ship anywhere; stdout goes where the service manager puts it.
-/// Lines are `time event-id name key=value ...`, values sanitised so one line stays one line.
+/// --verbose. Cheap on the hot path: a line is formatted in a per-thread UTF-8 buffer with no string built,
+/// copied under a short lock, and a background thread writes the shared buffer out at most every 50 ms (one
+/// write(2) for many lines instead of one per line: at 20k messages/s a syscall per line would cost more than
+/// the message).
 /// </summary>
 public sealed class ServerLog : IDisposable
 {
     private const int FlushThreshold = 64 * 1024;
     private const int MaxPending = 8 * 1024 * 1024;
 
+    /// <summary>Longest line: far above any line the server writes (a value is cut at 256 octets, 768 once
+    /// escaped, and the longest line has three such values); a longer one is cut here and still ends in LF.</summary>
+    public const int MaxLineLength = 4096;
+
+    [ThreadStatic]
+    private static byte[]? _threadLine;
+
     private readonly Stream _out;
+    private readonly TimeProvider _clock;
     private readonly Lock _lock = new();
+    private readonly Lock _flushLock = new();
     private readonly Thread _writer;
     private readonly AutoResetEvent _wake = new(false);
     private byte[] _pending = new byte[FlushThreshold * 2];
@@ -43,9 +59,11 @@ public sealed class ServerLog : IDisposable
     private long _dropped;
     private volatile bool _disposed;
 
-    public ServerLog(Stream output, bool verbose)
+    /// <param name="clock">The time each line starts with (TimeProvider.System when null).</param>
+    public ServerLog(Stream output, bool verbose, TimeProvider? clock = null)
     {
         _out = output;
+        _clock = clock ?? TimeProvider.System;
         Verbose = verbose;
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "edgemta-log" };
         _writer.Start();
@@ -53,12 +71,15 @@ public sealed class ServerLog : IDisposable
 
     public bool Verbose { get; }
 
-    /// <summary>Starts a line; the returned writer appends key=value pairs and must be completed with <see cref="LineWriter.End"/>.</summary>
+    /// <summary>Lines lost because the writer could not keep up (the shared buffer was full).</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Starts a line; the returned writer appends key=value pairs and must be completed with
+    /// <see cref="LineWriter.End"/>. Takes no lock: a line never ended is lost, nothing else.</summary>
     public LineWriter Begin(LogEvent id)
     {
-        _lock.Enter();
-        var line = new LineWriter(this);
-        line.Raw(DateTime.UtcNow);
+        var line = new LineWriter(this, _threadLine ??= new byte[MaxLineLength]);
+        line.Raw(_clock.GetUtcNow().UtcDateTime);
         line.Raw(" "u8);
         line.Number((int)id);
         line.Raw(" "u8);
@@ -69,15 +90,18 @@ public sealed class ServerLog : IDisposable
     /// <summary>Writes everything pending now (used at shutdown and before exit).</summary>
     public void Flush()
     {
-        byte[] buffer;
-        int length;
-        lock (_lock)
+        // One flusher at a time (the writer thread, Stop, Dispose): a second one swapping the buffers while the
+        // first still writes from one would hand that buffer back to the loggers mid-write.
+        lock (_flushLock)
         {
-            (buffer, length) = (_pending, _length);
-            (_pending, _spare, _length) = (_spare, _pending, 0);
-        }
-        if (length > 0)
-        {
+            byte[] buffer;
+            int length;
+            lock (_lock)
+            {
+                (buffer, length) = (_pending, _length);
+                (_pending, _spare, _length) = (_spare, _pending, 0);
+            }
+            if (length == 0) return;
             try
             {
                 _out.Write(buffer, 0, length);
@@ -97,6 +121,29 @@ public sealed class ServerLog : IDisposable
         _wake.Set();
         _writer.Join(TimeSpan.FromSeconds(2));
         Flush();
+    }
+
+    // A finished line (LF included) into the shared buffer. The lock statement releases on any exception,
+    // an allocation failure in the resize included.
+    private void Append(ReadOnlySpan<byte> line)
+    {
+        bool wake;
+        lock (_lock)
+        {
+            if (_length + line.Length > _pending.Length)
+            {
+                if (_pending.Length >= MaxPending)
+                {
+                    _dropped++; // the writer cannot keep up: lose log text, never stall a session
+                    return;
+                }
+                Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _length + line.Length));
+            }
+            line.CopyTo(_pending.AsSpan(_length));
+            _length += line.Length;
+            wake = _length >= FlushThreshold;
+        }
+        if (wake) _wake.Set();
     }
 
     private void WriteLoop()
@@ -124,12 +171,19 @@ public sealed class ServerLog : IDisposable
         _ => "event"u8,
     };
 
-    /// <summary>Appends to the line under the log's lock; <see cref="End"/> releases it. Never held across I/O.</summary>
-    public readonly struct LineWriter
+    /// <summary>One line being formatted in the calling thread's buffer: use it on that thread, in one
+    /// expression or a few statements, and finish it with <see cref="End"/>; never keep it.</summary>
+    public struct LineWriter
     {
         private readonly ServerLog _log;
+        private readonly byte[] _buffer;
+        private int _length;
 
-        internal LineWriter(ServerLog log) => _log = log;
+        internal LineWriter(ServerLog log, byte[] buffer)
+        {
+            _log = log;
+            _buffer = buffer;
+        }
 
         public LineWriter Field(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
         {
@@ -157,29 +211,20 @@ public sealed class ServerLog : IDisposable
             return this;
         }
 
+        /// <summary>Ends the line and hands it to the log (the only step that takes a lock).</summary>
         public void End()
         {
-            Raw("\n"u8);
-            ServerLog log = _log;
-            bool wake = log._length >= FlushThreshold;
-            log._lock.Exit();
-            if (wake) log._wake.Set();
+            _buffer[_length] = (byte)'\n'; // Raw keeps the last octet for it
+            _log.Append(_buffer.AsSpan(0, _length + 1));
         }
 
+        /// <summary>Appends what fits: the buffer keeps its last octet for the LF, so a long line is cut, never grown.</summary>
         internal void Raw(ReadOnlySpan<byte> bytes)
         {
-            ServerLog log = _log;
-            if (log._length + bytes.Length > log._pending.Length)
-            {
-                if (log._pending.Length >= MaxPending)
-                {
-                    log._dropped++; // the writer cannot keep up: lose log text, never stall a session
-                    return;
-                }
-                Array.Resize(ref log._pending, Math.Max(log._pending.Length * 2, log._length + bytes.Length));
-            }
-            bytes.CopyTo(log._pending.AsSpan(log._length));
-            log._length += bytes.Length;
+            int room = _buffer.Length - 1 - _length;
+            if (bytes.Length > room) bytes = bytes[..room];
+            bytes.CopyTo(_buffer.AsSpan(_length));
+            _length += bytes.Length;
         }
 
         internal void Number(long value)

@@ -2,9 +2,11 @@
 //
 // Not durable, not thread-safe; one per session. In Reuse mode it keeps no copies (a benchmark sink
 // that allocates nothing once warm); otherwise each committed message is kept with its envelope.
+// A test double: it lives in the test kit, never in the shipped binary.
 using System.Text;
+using EdgeMta.Protocol;
 
-namespace EdgeMta.Protocol;
+namespace EdgeMta.TestKit;
 
 /// <summary>A message the in-memory store committed.</summary>
 public sealed record StoredMessage(string QueueId, string ReversePath, string[] ForwardPaths, byte[] Data);

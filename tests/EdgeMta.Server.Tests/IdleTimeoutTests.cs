@@ -1,0 +1,54 @@
+// The handler's timeouts on the fake clock through the in-memory transport (RFC 5321 §4.5.3.2: 5 minutes
+// for a command, 10 minutes inside DATA): time is advanced, never waited for.
+namespace EdgeMta.Server.Tests;
+
+public sealed class IdleTimeoutTests : IDisposable
+{
+    private readonly ServerHarness _server = new(verbose: false);
+
+    public void Dispose() => _server.Dispose();
+
+    [Fact]
+    public void AnIdleSessionIsClosedWith421AfterTheCommandTimeoutAndNotBefore()
+    {
+        InMemoryConnection c = _server.Transport.Connect();
+        c.TakeReplies();
+        _server.Clock.Advance(TimeSpan.FromMinutes(5) - TimeSpan.FromSeconds(2));
+        Assert.False(c.IsClosed);
+        _server.Clock.Advance(TimeSpan.FromSeconds(3));
+        Assert.True(c.IsClosed);
+        Assert.StartsWith("421 4.4.2 ", c.TakeReplies());
+        Assert.Equal(1, _server.Context.HandlersPooled);
+    }
+
+    [Fact]
+    public void InsideDataTheTimeoutIsTheDataTimeout()
+    {
+        InMemoryConnection c = _server.OpenTransaction();
+        c.Send("DATA\r\n");
+        c.TakeReplies();
+        Assert.Equal(TimeSpan.FromMinutes(10), c.IdleTimeout);
+        _server.Clock.Advance(TimeSpan.FromMinutes(9));
+        Assert.False(c.IsClosed);
+        c.Send("more text\r\n"); // input re-arms the timer
+        _server.Clock.Advance(TimeSpan.FromMinutes(9));
+        Assert.False(c.IsClosed);
+        _server.Clock.Advance(TimeSpan.FromMinutes(2));
+        Assert.True(c.IsClosed);
+        Assert.StartsWith("421 4.4.2 ", c.TakeReplies());
+    }
+
+    [Fact]
+    public void AHeldCommitIsNeverTimedOut()
+    {
+        InMemoryConnection c = _server.OpenTransaction();
+        _server.HoldFlushes();
+        c.Send("DATA\r\n");
+        c.Send("body\r\n.\r\n");
+        Assert.True(_server.WaitForHeldFlush());
+        _server.Clock.Advance(TimeSpan.FromHours(1)); // the data phase waits for the spool, not the clock
+        Assert.False(c.IsClosed);
+        _server.ReleaseFlushes();
+        Assert.True(c.WaitFor(x => x.Replies.Contains("250 2.0.0 OK queued as "), ServerHarness.Bound), c.Replies);
+    }
+}
