@@ -28,9 +28,10 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     private readonly ServerLog _log;
     private int _stopped;
 
-    private EdgeMtaServer(ServerOptions options, TransportServer transport, MessageSpool spool, ServerLog log, RecoveryReport recovery)
+    private EdgeMtaServer(ServerOptions options, TransportServer transport, MessageSpool spool, ServerLog log, RecoveryReport recovery, ServerReload reload)
     {
         _options = options;
+        Reload = reload;
         _transport = transport;
         _spool = spool;
         _log = log;
@@ -44,6 +45,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     public IReadOnlyList<IPEndPoint> BoundEndPoints => _transport.BoundEndPoints;
 
     public TransportCounters Counters => _transport.Counters;
+
+    /// <summary>Re-reads the recipient directory and the TLS certificate for new sessions (the host's SIGHUP).</summary>
+    public ServerReload Reload { get; }
 
     /// <summary>Opens and recovers the spool, loads the recipient directory, then listens. With
     /// <paramref name="tls"/> (loaded by the host from --tls-cert/--tls-key, see <see cref="ServerCertificate"/>)
@@ -91,7 +95,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             spool.Dispose();
             throw;
         }
-        return new EdgeMtaServer(options, transport, spool, log, recovery);
+        return new EdgeMtaServer(options, transport, spool, log, recovery, new ServerReload(options, context, transport, log));
     }
 
     /// <summary>Graceful stop: no new connections, 421 4.3.2 to idle sessions, DATA finishes up to the deadline.</summary>

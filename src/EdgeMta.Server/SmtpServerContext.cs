@@ -1,6 +1,7 @@
 // What every connection of one server shares, built once at start: the protocol's precomputed options
 // and recipient directory, the spool, the log, and the pool of connection handlers. Also the handler
-// factory the transport calls at accept.
+// factory the transport calls at accept. The directory alone may change while running (a SIGHUP reload,
+// ServerReload): it is one reference, replaced whole, and each session reads it once, at Start.
 using System.Buffers;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
@@ -12,11 +13,12 @@ namespace EdgeMta.Server;
 internal sealed class SmtpServerContext : IConnectionHandlerFactory
 {
     private readonly ObjectPool<SmtpConnectionHandler> _handlers;
+    private RecipientDirectory _directory;
 
     public SmtpServerContext(SmtpSessionOptions sessionOptions, RecipientDirectory directory, EdgeMta.Spool.MessageSpool spool, ServerLog log, int maxRetainedHandlers)
     {
         SessionOptions = sessionOptions;
-        Directory = directory;
+        _directory = directory;
         Spool = spool;
         Log = log;
         // The default pool keeps ProcessorCount * 2 objects (docs/PERF-NOTES.md): far too few under connection churn.
@@ -24,7 +26,12 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     }
 
     public SmtpSessionOptions SessionOptions { get; }
-    public RecipientDirectory Directory { get; }
+    /// <summary>The directory for sessions that start now; sessions in flight keep the one they started with.</summary>
+    public RecipientDirectory Directory
+    {
+        get => Volatile.Read(ref _directory);
+        set => Volatile.Write(ref _directory, value);
+    }
     public EdgeMta.Spool.MessageSpool Spool { get; }
     public ServerLog Log { get; }
 
