@@ -1,6 +1,6 @@
 // `edgemta serve`: start the server, print where it listens, run until SIGTERM or SIGINT, stop gracefully
-// and exit 0. Its first line of stdout is `listening on ADDR:PORT` (one per address), which scripts and
-// tests wait for; every log line comes after it.
+// and exit 0 (SIGHUP reloads; every other signal is ServeSignals'). Its first line of stdout is
+// `listening on ADDR:PORT` (one per address), which scripts and tests wait for; every log line comes after it.
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
@@ -68,6 +68,7 @@ internal static partial class ServeCommand
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using ServeSignals others = ServeSignals.Register(server.Reload.Request, log, TimeProvider.System);
 
         var listening = new StringBuilder();
         foreach (var endpoint in server.BoundEndPoints) listening.Append("listening on ").Append(endpoint).Append('\n');
