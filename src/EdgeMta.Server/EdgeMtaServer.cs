@@ -76,7 +76,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096);
         var transportOptions = new TransportOptions
         {
-            MaxConnections = options.MaxConnections,
+            MaxConnections = options.MaxConnections ?? ServerOptions.DefaultMaxConnections,
             MaxConnectionsPerAddress = options.MaxConnectionsPerAddress,
             ExemptLoopbackFromAddressLimit = true,
             DefaultIdleTimeout = session.CommandTimeout,

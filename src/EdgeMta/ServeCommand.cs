@@ -41,14 +41,8 @@ internal static partial class ServeCommand
         }
         using ServerCertificate? ownedTls = tls;
         long openFiles = RaiseOpenFileLimit();
-        if (openFiles - ReservedDescriptors < options.MaxConnections)
-        {
-            // Past the descriptor limit accept(2) fails and clients wait in the backlog with no answer; below
-            // it the transport's own limit answers 421 4.7.0 at connect (PROTOCOL.md).
-            int lowered = (int)Math.Max(1, openFiles - ReservedDescriptors);
-            Console.Error.WriteLine($"edgemta: warning: --max-connections {options.MaxConnections} lowered to {lowered}: the open-file limit is {openFiles}");
-            options = options with { MaxConnections = lowered };
-        }
+        options = options with { MaxConnections = FitToOpenFiles(options.MaxConnections, openFiles, out string? warning) };
+        if (warning is not null) Console.Error.WriteLine(warning);
 
         Stream stdout = Console.OpenStandardOutput();
         using var log = new ServerLog(stdout, options.Verbose);
@@ -99,6 +93,29 @@ internal static partial class ServeCommand
     {
         const int Sigint = 2;
         _ = signal(Sigint, 0 /* SIG_DFL */);
+    }
+
+    /// <summary>
+    /// The connection limit in force. Past the descriptor limit accept(2) fails and clients wait in the backlog
+    /// with no answer; below it the transport's own limit answers 421 4.7.0 at connect (docs/PROTOCOL.md). So
+    /// the default (null) is 20,000 or what the open-file limit leaves after <see cref="ReservedDescriptors"/>,
+    /// whichever is smaller, quietly: a stock limit is no mistake of the operator's. A value the operator gave
+    /// above that is lowered too, with a warning, since it was asked for.
+    /// </summary>
+    internal static int FitToOpenFiles(int? requested, long openFiles, out string? warning)
+    {
+        int room = (int)Math.Clamp(openFiles - ReservedDescriptors, 1, int.MaxValue);
+        warning = null;
+        if (requested is not int given)
+        {
+            return Math.Min(ServerOptions.DefaultMaxConnections, room);
+        }
+        if (given > room)
+        {
+            warning = $"edgemta: warning: --max-connections {given} lowered to {room}: the open-file limit is {openFiles}";
+            return room;
+        }
+        return given;
     }
 
     /// <summary>Descriptors kept for everything but connections: listeners, spool segments, the runtime's own
