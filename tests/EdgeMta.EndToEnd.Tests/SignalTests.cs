@@ -41,12 +41,18 @@ public sealed class SignalTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task AStormOfIgnoredSignalsLogsAtMostOneLineASecond()
+    public async Task AHundredIgnoredSignalsInASecondLogAtMostOneLineASecond()
     {
         const int Signals = 100;
         await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output);
         var clock = Stopwatch.StartNew();
-        for (int i = 0; i < Signals; i++) server.Signal(10);
+        for (int i = 0; i < Signals; i++)
+        {
+            server.Signal(10);
+            // Pacing, not waiting for a result: 10 ms apart the kernel delivers each signal (a tight loop of
+            // kill(2) merges them into one pending signal, and would pass without any limit).
+            await Task.Delay(10);
+        }
         TimeSpan storm = clock.Elapsed;
         await server.WaitForLinesAsync("signal-ignored");
         // A marker after the storm: once its session is served, the storm's handlers have long run.
