@@ -35,7 +35,6 @@ public sealed class ServerReload
     private readonly Lock _gate = new();
     private bool _running;
     private bool _pending;
-    private long _completed;
 
     internal ServerReload(ServerOptions options, SmtpServerContext context, TransportServer transport, ServerLog log)
     {
@@ -44,9 +43,6 @@ public sealed class ServerReload
         _transport = transport;
         _log = log;
     }
-
-    /// <summary>Reloads done (successful or not) since start.</summary>
-    public long Completed => Interlocked.Read(ref _completed);
 
     /// <summary>Asks for a reload and returns at once; coalesced with any reload running or pending.</summary>
     public void Request()
@@ -63,9 +59,10 @@ public sealed class ServerReload
         ThreadPool.UnsafeQueueUserWorkItem(static self => self.RunUntilNoneIsPending(), this, preferLocal: false);
     }
 
-    /// <summary>Reads the files and swaps them in now, on the caller's thread; logs one line either way.</summary>
+    /// <summary>Reads the files and swaps them in now, on the caller's thread; logs one line either way. Not
+    /// coalesced: only <see cref="RunUntilNoneIsPending"/> calls it, one at a time.</summary>
     /// <returns>True when the new files are in force; false when the old ones stay.</returns>
-    public bool ReloadNow()
+    internal bool ReloadOnce()
     {
         string file = "recipients";
         try
@@ -83,7 +80,8 @@ public sealed class ServerReload
                 certificate = ServerCertificate.Load(certificateFile, keyFile);
                 _transport.ReplaceTlsCertificate(certificate.Certificate, certificate.Intermediates);
             }
-            // The certificate is in force before the directory: both are checked by now, so neither throws.
+            // Everything that can fail has run by now (the certificate swap last, and it either happens or
+            // throws): what is left is one reference write, so a failure never leaves half a reload in force.
             if (directory is not null)
             {
                 _context.Directory = directory;
@@ -117,10 +115,6 @@ public sealed class ServerReload
             LogFailed(file, e.GetType().Name + ": " + e.Message); // unexpected; still not worth stopping the server for
             return false;
         }
-        finally
-        {
-            Interlocked.Increment(ref _completed);
-        }
     }
 
     // Each pass serves every request made before it began; it ends when none came during it.
@@ -128,7 +122,7 @@ public sealed class ServerReload
     {
         while (true)
         {
-            ReloadNow();
+            ReloadOnce();
             lock (_gate)
             {
                 if (!_pending)
