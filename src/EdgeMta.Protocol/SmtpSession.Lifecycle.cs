@@ -92,5 +92,6 @@ public sealed partial class SmtpSession
         _discard = 0;
         EndTransaction();
         _envelope.ReleaseGrownStorage();
+        _directory = _defaultDirectory; // a reloaded directory is not kept alive by an idle pooled session
     }
 }

@@ -54,7 +54,11 @@ public sealed partial class SmtpSession
 
     private readonly SmtpSessionOptions _options;
     private readonly PreparedOptions _prepared;
-    private readonly RecipientDirectory _directory;
+    // The directory of the session in progress, given at Start: the server re-reads --recipients on SIGHUP
+    // and each new session takes the one current then, while sessions in flight keep theirs. Between
+    // sessions (after Reset) the constructor's stands in, so a pooled session keeps no old one alive.
+    private readonly RecipientDirectory _defaultDirectory;
+    private RecipientDirectory _directory;
     private readonly TimeProvider _clock;
     private readonly ISessionObserver? _observer;
     private readonly Envelope _envelope = new();
@@ -90,6 +94,7 @@ public sealed partial class SmtpSession
     {
         _options = options;
         _prepared = options.Prepared;
+        _defaultDirectory = directory;
         _directory = directory;
         _clock = clock;
         _observer = observer;
@@ -113,12 +118,18 @@ public sealed partial class SmtpSession
     /// Begins a session: writes the 220 greeting (or nothing while a greet delay runs), or 521 in
     /// --refuse-mail mode (RFC 7504) and Close.
     /// </summary>
-    public SessionStatus Start(in ClientInfo client, IMessageStore store, IBufferWriter<byte> output)
+    public SessionStatus Start(in ClientInfo client, IMessageStore store, IBufferWriter<byte> output) =>
+        Start(client, store, output, _defaultDirectory);
+
+    /// <summary>As <see cref="Start(in ClientInfo, IMessageStore, IBufferWriter{byte})"/>, with the recipient
+    /// directory this session uses until Reset (the one current at connect, docs/PROTOCOL.md "Operations").</summary>
+    public SessionStatus Start(in ClientInfo client, IMessageStore store, IBufferWriter<byte> output, RecipientDirectory directory)
     {
         if (_phase != Phase.Idle)
         {
             throw new InvalidOperationException("Start on a session in use: call Reset first");
         }
+        _directory = directory;
         _store = store;
         _sink.Store = store;
         _envelope.SetClient(client.Address);

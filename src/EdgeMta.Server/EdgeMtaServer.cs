@@ -29,9 +29,11 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     private readonly SmtpServerContext _context;
     private int _stopped;
 
-    private EdgeMtaServer(ServerOptions options, TransportServer transport, MessageSpool spool, ServerLog log, RecoveryReport recovery, SmtpServerContext context)
+    private EdgeMtaServer(ServerOptions options, TransportServer transport, MessageSpool spool, ServerLog log, RecoveryReport recovery,
+        SmtpServerContext context, ServerReload reload)
     {
         _options = options;
+        Reload = reload;
         _transport = transport;
         _spool = spool;
         _log = log;
@@ -53,6 +55,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
 
     /// <summary>How stale <see cref="FlusherHeartbeat"/> gets while the flusher is merely idle.</summary>
     public TimeSpan FlusherHeartbeatPeriod => TimeSpan.FromMilliseconds(_spool.HeartbeatPeriodMs);
+
     /// <summary>Commands answered, by verb (counted by the protocol sessions when the caller's
     /// <see cref="ServerOptions.Session"/> carries a <see cref="CommandCounters"/>; the host's always does).</summary>
     public CommandCounters? Commands => _context.SessionOptions.Commands;
@@ -65,6 +68,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
 
     /// <summary>The spool's segments, bytes and free disk now (reads the directory: for a scrape).</summary>
     public SpoolUsage MeasureSpoolUsage() => _spool.MeasureUsage();
+
+    /// <summary>Re-reads the recipient directory and the TLS certificate for new sessions (the host's SIGHUP).</summary>
+    public ServerReload Reload { get; }
 
     /// <summary>Opens and recovers the spool, loads the recipient directory, then listens. With
     /// <paramref name="tls"/> (loaded by the host from --tls-cert/--tls-key, see <see cref="ServerCertificate"/>)
@@ -93,7 +99,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096);
         var transportOptions = new TransportOptions
         {
-            MaxConnections = options.MaxConnections,
+            MaxConnections = options.MaxConnections ?? ServerOptions.DefaultMaxConnections,
             MaxConnectionsPerAddress = options.MaxConnectionsPerAddress,
             ExemptLoopbackFromAddressLimit = true,
             DefaultIdleTimeout = session.CommandTimeout,
@@ -117,7 +123,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             spool.Dispose();
             throw;
         }
-        return new EdgeMtaServer(options, transport, spool, log, recovery, context);
+        return new EdgeMtaServer(options, transport, spool, log, recovery, context, new ServerReload(options, context, transport, log));
     }
 
     /// <summary>Graceful stop: no new connections, 421 4.3.2 to idle sessions, DATA finishes up to the deadline.</summary>

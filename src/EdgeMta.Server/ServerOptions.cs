@@ -38,7 +38,11 @@ public sealed record ServerOptions
     public string? RecipientsFile { get; init; }
     public IReadOnlyList<string> Domains { get; init; } = [];
 
-    public int MaxConnections { get; init; } = 20_000;
+    public const int DefaultMaxConnections = 20_000;
+
+    /// <summary>Null: <see cref="DefaultMaxConnections"/>, which the host lowers, without a warning, to what the
+    /// open-file limit allows (docs/PROTOCOL.md "Command line"); a value given is lowered with a warning.</summary>
+    public int? MaxConnections { get; init; }
     /// <summary>Loopback clients are exempt, as Postfix exempts $mynetworks.</summary>
     public int MaxConnectionsPerAddress { get; init; } = 50;
 

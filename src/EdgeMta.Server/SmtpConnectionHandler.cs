@@ -54,7 +54,9 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     public SmtpConnectionHandler(SmtpServerContext context)
     {
         _context = context;
-        _session = new SmtpSession(context.SessionOptions, context.Directory, context.Clock, observer: this);
+        // The directory comes with each Start (the one current at connect, after any reload); between
+        // sessions a pooled one holds the empty Sink, so it keeps no reloaded-away directory alive.
+        _session = new SmtpSession(context.SessionOptions, RecipientDirectory.Sink, context.Clock, observer: this);
         _onCommitted = OnCommitted;
         _replies = new ReplyCountingWriter(context.Counters);
     }
@@ -78,7 +80,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         {
             _context.Log.Begin(LogEvent.SessionOpened).Field("conn"u8, info.Id).Field("client"u8, ClientAddress).End();
         }
-        SessionStatus status = _session.Start(new ClientInfo(ClientAddress), this, output);
+        SessionStatus status = _session.Start(new ClientInfo(ClientAddress), this, output, _context.Directory);
         if (_session.AwaitingGreeting)
         {
             // The transport's idle timer doubles as the greet-delay timer: OnTimedOut sends the 220.

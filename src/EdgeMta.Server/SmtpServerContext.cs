@@ -1,6 +1,7 @@
 // What every connection of one server shares, built once at start: the protocol's precomputed options
 // and recipient directory, the spool, the log, the clock, and the pool of connection handlers. Also the
-// handler factory the transport calls at accept.
+// handler factory the transport calls at accept. The directory alone may change while running (a SIGHUP
+// reload, ServerReload): it is one reference, replaced whole, and each session reads it once, at Start.
 using System.Buffers;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
@@ -13,6 +14,7 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
 {
     private readonly ObjectPool<SmtpConnectionHandler> _handlers;
     private long _pooled;
+    private RecipientDirectory _directory;
 
     /// <param name="clock">Time for Received: headers and durations (TimeProvider.System when null; tests pass a fake).</param>
     public SmtpServerContext(SmtpSessionOptions sessionOptions, RecipientDirectory directory, EdgeMta.Spool.MessageSpool spool, ServerLog log,
@@ -20,7 +22,7 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     {
         Clock = clock ?? TimeProvider.System;
         SessionOptions = sessionOptions;
-        Directory = directory;
+        _directory = directory;
         Spool = spool;
         Log = log;
         // The default pool keeps ProcessorCount * 2 objects (docs/PERF-NOTES.md): far too few under connection churn.
@@ -28,7 +30,12 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     }
 
     public SmtpSessionOptions SessionOptions { get; }
-    public RecipientDirectory Directory { get; }
+    /// <summary>The directory for sessions that start now; sessions in flight keep the one they started with.</summary>
+    public RecipientDirectory Directory
+    {
+        get => Volatile.Read(ref _directory);
+        set => Volatile.Write(ref _directory, value);
+    }
     public EdgeMta.Spool.MessageSpool Spool { get; }
     public ServerLog Log { get; }
     /// <summary>Replies and accepted messages of every session (published by the host's metrics).</summary>

@@ -12,6 +12,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.ObjectPool;
 
 namespace EdgeMta.Transport;
@@ -25,6 +26,7 @@ public sealed class TransportServer : IAsyncDisposable
     private readonly List<Listener> _listeners = new();
     private readonly IPEndPoint[] _bound;
     private long _nextId;
+    private SslServerAuthenticationOptions? _tlsOptions;
     private Task? _stopping;
 
     /// <summary>Builds the server; nothing is bound until <see cref="Start"/>.</summary>
@@ -48,19 +50,7 @@ public sealed class TransportServer : IAsyncDisposable
         Clock = new TransportClock(options.TimeProvider ?? TimeProvider.System);
         if (options.TlsCertificate is { } certificate)
         {
-            if (!certificate.HasPrivateKey)
-            {
-                throw new ArgumentException("The TLS certificate has no private key.", nameof(options));
-            }
-            // Built once: the certificate context (its chain, checked offline) is shared by every handshake.
-            TlsOptions = new SslServerAuthenticationOptions
-            {
-                ServerCertificateContext = SslStreamCertificateContext.Create(certificate, options.TlsIntermediateCertificates, offline: true),
-                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13, // RFC 8996: nothing older
-                ClientCertificateRequired = false,
-                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
-                AllowRenegotiation = false,
-            };
+            _tlsOptions = BuildTlsOptions(certificate, options.TlsIntermediateCertificates);
         }
         Buffers = new PinnedBufferPool(4096, Math.Max(options.MaxInputBytes, options.MaxOutputBytes), options.MaxRetainedBuffersPerSize);
         _connections = new DefaultObjectPool<Connection>(new ConnectionPolicy(this), options.MaxRetainedConnections);
@@ -91,8 +81,44 @@ public sealed class TransportServer : IAsyncDisposable
     internal int TlsHandshakeTimeoutMs { get; }
     internal TransportClock Clock { get; }
 
-    /// <summary>Null when no certificate is configured; shared, read-only, by every handshake.</summary>
-    internal SslServerAuthenticationOptions? TlsOptions { get; }
+    /// <summary>Null when no certificate is configured; shared, read-only, by every handshake that starts while
+    /// it is current. A handshake reads it once, so a replacement never changes one already under way.</summary>
+    internal SslServerAuthenticationOptions? TlsOptions => Volatile.Read(ref _tlsOptions);
+
+    /// <summary>
+    /// The certificate for handshakes that start from now on (a SIGHUP reload); handshakes under way and sessions
+    /// already under TLS keep the one they began with. The old certificate is not disposed here: an SslStream
+    /// in flight may still hold it, and its native handles are released by the GC once none does.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The server was built without a certificate (STARTTLS is
+    /// advertised or not from the start; a reload cannot change that).</exception>
+    /// <exception cref="ArgumentException">The certificate has no private key.</exception>
+    public void ReplaceTlsCertificate(X509Certificate2 certificate, X509Certificate2Collection? intermediates)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (TlsOptions is null)
+        {
+            throw new InvalidOperationException("The server was built without a TLS certificate.");
+        }
+        Volatile.Write(ref _tlsOptions, BuildTlsOptions(certificate, intermediates));
+    }
+
+    private static SslServerAuthenticationOptions BuildTlsOptions(X509Certificate2 certificate, X509Certificate2Collection? intermediates)
+    {
+        if (!certificate.HasPrivateKey)
+        {
+            throw new ArgumentException("The TLS certificate has no private key.", nameof(certificate));
+        }
+        // Built once per certificate: the context (its chain, checked offline) is shared by every handshake.
+        return new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(certificate, intermediates, offline: true),
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13, // RFC 8996: nothing older
+            ClientCertificateRequired = false,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            AllowRenegotiation = false,
+        };
+    }
 
     /// <summary>Binds and listens on every endpoint, takes the handed-over sockets, then starts accepting.
     /// Throws SocketException if a bind fails, ArgumentException for a handed-over socket that is not a

@@ -1,8 +1,8 @@
 // `edgemta serve`: start the server, print where it listens, run until SIGTERM or SIGINT, stop gracefully
-// and exit 0. Its first line of stdout is `listening on ADDR:PORT` (one per address), which scripts and
-// tests wait for; with --metrics-listen, `metrics on ADDR:PORT` follows; every log line comes after them.
-// Under systemd (Systemd/): sockets it bound are served beside --listen, and it hears READY=1, WATCHDOG=1
-// and STOPPING=1.
+// and exit 0 (SIGHUP reloads; every other signal is ServeSignals'). Its first line of stdout is
+// `listening on ADDR:PORT` (one per address), which scripts and tests wait for; with --metrics-listen,
+// `metrics on ADDR:PORT` follows; every log line comes after them. Under systemd (Systemd/): sockets it
+// bound are served beside --listen, and it hears READY=1, WATCHDOG=1 and STOPPING=1.
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
@@ -60,14 +60,8 @@ internal static partial class ServeCommand
         }
         using ServerCertificate? ownedTls = tls;
         long openFiles = RaiseOpenFileLimit();
-        if (openFiles - ReservedDescriptors < options.MaxConnections)
-        {
-            // Past the descriptor limit accept(2) fails and clients wait in the backlog with no answer; below
-            // it the transport's own limit answers 421 4.7.0 at connect (PROTOCOL.md).
-            int lowered = (int)Math.Max(1, openFiles - ReservedDescriptors);
-            Console.Error.WriteLine($"edgemta: warning: --max-connections {options.MaxConnections} lowered to {lowered}: the open-file limit is {openFiles}");
-            options = options with { MaxConnections = lowered };
-        }
+        options = options with { MaxConnections = FitToOpenFiles(options.MaxConnections, openFiles, out string? warning) };
+        if (warning is not null) Console.Error.WriteLine(warning);
 
         Stream stdout = Console.OpenStandardOutput();
         using var log = new ServerLog(stdout, options.Verbose);
@@ -100,6 +94,7 @@ internal static partial class ServeCommand
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using ServeSignals others = ServeSignals.Register(server.Reload.Request, log, TimeProvider.System);
 
         var listening = new StringBuilder();
         foreach (var endpoint in server.BoundEndPoints) listening.Append("listening on ").Append(endpoint).Append('\n');
@@ -146,6 +141,29 @@ internal static partial class ServeCommand
     {
         const int Sigint = 2;
         _ = signal(Sigint, 0 /* SIG_DFL */);
+    }
+
+    /// <summary>
+    /// The connection limit in force. Past the descriptor limit accept(2) fails and clients wait in the backlog
+    /// with no answer; below it the transport's own limit answers 421 4.7.0 at connect (docs/PROTOCOL.md). So
+    /// the default (null) is 20,000 or what the open-file limit leaves after <see cref="ReservedDescriptors"/>,
+    /// whichever is smaller, quietly: a stock limit is no mistake of the operator's. A value the operator gave
+    /// above that is lowered too, with a warning, since it was asked for.
+    /// </summary>
+    internal static int FitToOpenFiles(int? requested, long openFiles, out string? warning)
+    {
+        int room = (int)Math.Clamp(openFiles - ReservedDescriptors, 1, int.MaxValue);
+        warning = null;
+        if (requested is not int given)
+        {
+            return Math.Min(ServerOptions.DefaultMaxConnections, room);
+        }
+        if (given > room)
+        {
+            warning = $"edgemta: warning: --max-connections {given} lowered to {room}: the open-file limit is {openFiles}";
+            return room;
+        }
+        return given;
     }
 
     /// <summary>Descriptors kept for everything but connections: listeners, spool segments, the runtime's own

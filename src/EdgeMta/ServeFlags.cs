@@ -36,7 +36,8 @@ internal sealed class ServeFlags
     public readonly Option<FileInfo> Recipients = new("--recipients") { Description = "Recipient directory file (PROTOCOL.md format)" };
     public readonly Option<long> MaxMessageSize = new("--max-message-size") { Description = "Largest message in octets", DefaultValueFactory = _ => Defaults.Session.MaxMessageSize };
     public readonly Option<int> MaxRecipients = new("--max-recipients") { Description = "Recipients per message", DefaultValueFactory = _ => Defaults.Session.MaxRecipients };
-    public readonly Option<int> MaxConnections = new("--max-connections") { Description = "Open connections in all", DefaultValueFactory = _ => Defaults.MaxConnections };
+    // No DefaultValueFactory: an absent flag (null) lets the host fit the default to the open-file limit quietly.
+    public readonly Option<int> MaxConnections = new("--max-connections") { Description = $"Open connections in all (default {ServerOptions.DefaultMaxConnections}, or fewer to fit the open-file limit)" };
     public readonly Option<int> MaxConnectionsPerIp = new("--max-connections-per-ip") { Description = "Open connections from one address (loopback exempt)", DefaultValueFactory = _ => Defaults.MaxConnectionsPerAddress };
     public readonly Option<int> CommandTimeout = new("--command-timeout") { Description = "Seconds a client may idle between commands", DefaultValueFactory = _ => (int)Defaults.Session.CommandTimeout.TotalSeconds };
     public readonly Option<int> DataTimeout = new("--data-timeout") { Description = "Seconds a client may idle inside DATA", DefaultValueFactory = _ => (int)Defaults.Session.DataTimeout.TotalSeconds };
@@ -128,7 +129,7 @@ internal sealed class ServeFlags
             },
             Domains = p.GetValue(Domain) ?? [],
             RecipientsFile = p.GetValue(Recipients)?.FullName,
-            MaxConnections = p.GetValue(MaxConnections),
+            MaxConnections = p.GetResult(MaxConnections) is null ? null : p.GetValue(MaxConnections),
             MaxConnectionsPerAddress = p.GetValue(MaxConnectionsPerIp),
             TlsCertificateFile = p.GetValue(TlsCert)?.FullName,
             TlsKeyFile = p.GetValue(TlsKey)?.FullName,

@@ -12,7 +12,7 @@ using System.Text;
 
 namespace EdgeMta.Transport.Tests;
 
-public sealed class TlsTests
+public sealed partial class TlsTests
 {
     private static readonly Lazy<X509Certificate2> Certificate = new(() =>
     {

@@ -26,6 +26,9 @@ public enum LogEvent
     SpoolTrouble = 41,
     TransportTrouble = 42,
     Stopping = 50,
+    Reloaded = 60,
+    ReloadFailed = 61,
+    SignalIgnored = 62,
 }
 
 /// <summary>
@@ -168,6 +171,9 @@ public sealed class ServerLog : IDisposable
         LogEvent.SpoolTrouble => "spool-trouble"u8,
         LogEvent.TransportTrouble => "transport-trouble"u8,
         LogEvent.Stopping => "stopping"u8,
+        LogEvent.Reloaded => "reloaded"u8,
+        LogEvent.ReloadFailed => "reload-failed"u8,
+        LogEvent.SignalIgnored => "signal-ignored"u8,
         _ => "event"u8,
     };
 

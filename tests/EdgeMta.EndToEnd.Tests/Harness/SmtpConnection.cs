@@ -74,6 +74,9 @@ public sealed class SmtpConnection : IAsyncDisposable
     /// <summary>True after <see cref="StartTlsAsync"/>.</summary>
     public bool IsTls => _stream is SslStream;
 
+    /// <summary>The certificate the server presented in the handshake (null before <see cref="StartTlsAsync"/>).</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate? RemoteCertificate => (_stream as SslStream)?.RemoteCertificate;
+
     /// <summary>
     /// Runs the TLS handshake (RFC 3207) after the server's 220 to STARTTLS. Fails if the server sent any
     /// plaintext after that 220: such bytes could only be injected. Accepts any certificate (test servers
