@@ -96,4 +96,18 @@ public class WatchdogTests
         Assert.Null(WatchdogRule.Requested(usec, pid, ownPid: 4242, out string? problem));
         Assert.NotNull(problem);
     }
+
+    [Theory]
+    [InlineData(2L, 1.0)]                                  // 2 µs: not a 0 ms wait, which would spin
+    [InlineData(30_000_000L, 15_000.0)]                    // the unit's 30 s: every 15 s
+    [InlineData(5_000_000_000_000L, int.MaxValue)]         // 58 days: past what a wait handle takes
+    public void ThePingPeriodIsHalfTheIntervalWithinWhatAWaitTakes(long usec, double expectedMilliseconds)
+    {
+        var rule = new WatchdogRule(TimeSpan.FromMicroseconds(usec), TimeSpan.FromSeconds(1));
+        Assert.Equal(expectedMilliseconds, rule.PingEvery.TotalMilliseconds);
+        // The watchdog thread waits with exactly this: a set event returns at once, after the same argument
+        // check that throws (on the watchdog thread, ending the process) for a wait past int.MaxValue ms.
+        using var set = new ManualResetEventSlim(true);
+        Assert.True(set.Wait(rule.PingEvery));
+    }
 }

@@ -11,8 +11,11 @@ namespace EdgeMta.Systemd;
 
 internal readonly record struct WatchdogRule(TimeSpan Interval, TimeSpan HeartbeatPeriod)
 {
-    /// <summary>sd_watchdog_enabled(3): ping at half the interval, so one late ping is not a kill.</summary>
-    public TimeSpan PingEvery => Interval / 2;
+    /// <summary>sd_watchdog_enabled(3): ping at half the interval, so one late ping is not a kill. Kept
+    /// within 1 ms (a WATCHDOG_USEC of a few µs must not spin the thread) and int.MaxValue ms, the longest
+    /// wait a wait handle takes (a WatchdogSec= of 50 days would otherwise throw on the watchdog thread
+    /// and end the process); pinging more often than asked is harmless.</summary>
+    public TimeSpan PingEvery => TimeSpan.FromMilliseconds(Math.Clamp((Interval / 2).TotalMilliseconds, 1, int.MaxValue));
 
     /// <summary>How old the flusher's heartbeat may be for a ping to go out.</summary>
     public TimeSpan StaleAfter => Interval / 2 > HeartbeatPeriod * 2 ? Interval / 2 : HeartbeatPeriod * 2;
