@@ -63,6 +63,11 @@ internal sealed class Listener
         {
             throw new ArgumentException($"The socket handed over ({listening.SocketType}, {listening.LocalEndPoint?.ToString() ?? "unbound"}) is not a listening TCP socket.", nameof(listening));
         }
+        // XXX The runtime closes a socket that never connected abortively: SO_LINGER {1, 0} on the socket, which
+        // the service manager still holds, so the instance before us may have left it there, and accepted
+        // sockets inherit it (a close with unsent data would then be a reset). Clear it on adoption; our own
+        // close at stop does the same to the next instance, which clears it again.
+        listening.LingerState = new LingerOption(false, 0);
         return new Listener(server, listening, initialBackoffMs);
     }
 

@@ -35,6 +35,19 @@ public sealed class HandedOverSocketTests
     }
 
     [Fact]
+    public async Task ALingerOfZeroLeftOnTheSocketByAnEarlierOwnerIsCleared()
+    {
+        // The runtime closes a listening socket abortively (SO_LINGER {1, 0}), and the service manager keeps
+        // the socket across restarts: each instance finds what the one before it left, and accepted sockets
+        // inherit it.
+        Socket handedOver = ListeningSocket();
+        handedOver.LingerState = new LingerOption(true, 0);
+        await using var server = new TestServer(() => new EchoLineHandler(), o => o.ListeningSockets.Add(handedOver));
+
+        Assert.False(handedOver.LingerState!.Enabled);
+    }
+
+    [Fact]
     public async Task StopClosesTheHandedOverSocket()
     {
         Socket handedOver = ListeningSocket();
