@@ -15,7 +15,8 @@
 // session starts over in state 2 (RFC 3207 §4.2). A failed handshake simply closes the connection.
 //
 // Logging: with --verbose, each command line is logged as the session parses it (ISessionObserver), never
-// message text (README); the verb comes with it for whoever counts commands.
+// message text (README). Commands are counted by verb in the session itself (SmtpSessionOptions.Commands),
+// which also sees the over-long lines no observer call reports.
 //
 // Lifetime: handlers are pooled. A connection can close while its commit is in flight (the client
 // vanished after the dot); the handler then stays out of the pool until the commit completes, so the

@@ -113,7 +113,8 @@ internal static partial class ServeCommand
             await stop.Task.ConfigureAwait(false);
         }
         systemd.Stopping($"stopping: {server.Counters.Open} open connections, up to {options.ShutdownDeadline.TotalSeconds:F0} s");
-        if (metrics is not null) await metrics.DisposeAsync().ConfigureAwait(false);
+        // The metrics port stays up through the drain (ownedMetrics closes it on return): the 30 s when
+        // sessions finish their messages are the ones worth watching.
         await server.StopAsync().ConfigureAwait(false);
         return 0;
 

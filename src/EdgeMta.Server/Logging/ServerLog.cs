@@ -122,8 +122,9 @@ public sealed class ServerLog : IDisposable
         if (_disposed) return;
         _disposed = true;
         _wake.Set();
-        _writer.Join(TimeSpan.FromSeconds(2));
-        Flush();
+        // A writer stuck in write(2) (stdout a full pipe nobody reads) holds the flush: then the last lines are
+        // lost rather than the exit hung until the service manager's SIGKILL.
+        if (_writer.Join(TimeSpan.FromSeconds(2))) Flush();
     }
 
     // A finished line (LF included) into the shared buffer. The lock statement releases on any exception,
