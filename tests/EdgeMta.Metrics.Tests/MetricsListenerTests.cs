@@ -1,17 +1,18 @@
-// The metrics port against real loopback clients, well-behaved and not: every deadline runs on a ManualClock,
+// The metrics port against real loopback clients, well-behaved and not: every deadline runs on a FakeClock,
 // so a slowloris or a client that never reads is cut by moving time, not by waiting 10 s. The waits here
 // are bounded (WaitTimeout) so a bug fails the test instead of hanging it.
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using EdgeMta.Metrics;
+using EdgeMta.TestKit;
 
 namespace EdgeMta.Metrics.Tests;
 
 public sealed class MetricsListenerTests : IAsyncLifetime
 {
     private static readonly TimeSpan WaitTimeout = TimeSpan.FromSeconds(10);
-    private readonly ManualClock _clock = new();
+    private readonly FakeClock _clock = new();
     private readonly List<Socket> _clients = [];
     private MetricsListener? _listener;
 
@@ -119,7 +120,7 @@ public sealed class MetricsListenerTests : IAsyncLifetime
         MetricsListener listener = Start();
         Socket s = Connect();
         s.Send("GET /metrics HTTP/1.1\r\nHost: x\r\n"u8.ToArray()); // no empty line: the head never ends
-        WaitUntil(() => _clock.Created >= 1 && listener.Open == 1, "the head deadline is armed");
+        WaitUntil(() => _clock.TimersCreated >= 1 && listener.Open == 1, "the head deadline is armed");
         _clock.Advance(TimeSpan.FromSeconds(10) - TimeSpan.FromTicks(1));
         Assert.Equal(0, Volatile.Read(ref listener._headTimeouts));
         Assert.Equal(1, listener.Open);
@@ -136,7 +137,7 @@ public sealed class MetricsListenerTests : IAsyncLifetime
         MetricsListener listener = Start(w => { for (int i = 0; i < 32_000; i++) w.Family("test_filler"u8, "gauge"u8, line); }, maxBodyBytes: 64 << 20);
         Socket s = Connect(receiveBuffer: 4096);
         s.Send("GET /metrics HTTP/1.1\r\n\r\n"u8.ToArray());
-        WaitUntil(() => _clock.Created >= 2, "the send deadline is armed");
+        WaitUntil(() => _clock.TimersCreated >= 2, "the send deadline is armed");
         Assert.Equal(1, listener.Open);
         _clock.Advance(TimeSpan.FromSeconds(10));
         WaitUntil(() => Volatile.Read(ref listener._sendTimeouts) == 1 && listener.Open == 0, "the stuck send is dropped");
@@ -154,7 +155,7 @@ public sealed class MetricsListenerTests : IAsyncLifetime
         Socket third = Connect();
         Assert.Equal("", ReadToEnd(third, out _));
         Assert.Equal(1, Volatile.Read(ref listener._refused));
-        WaitUntil(() => _clock.Created >= 2, "both head deadlines are armed");
+        WaitUntil(() => _clock.TimersCreated >= 2, "both head deadlines are armed");
         _clock.Advance(TimeSpan.FromSeconds(10));
         WaitUntil(() => listener.Open == 0, "the deadline frees both slots");
         Assert.StartsWith("HTTP/1.1 200 OK\r\n", Get(Connect(), "GET /metrics HTTP/1.1\r\n\r\n"));

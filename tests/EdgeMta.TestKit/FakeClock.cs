@@ -19,6 +19,7 @@ public sealed class FakeClock : TimeProvider
     private readonly List<Timer> _timers = [];
     private readonly DateTimeOffset _start;
     private long _elapsedTicks;
+    private int _created;
 
     public FakeClock(DateTimeOffset? start = null)
     {
@@ -37,6 +38,10 @@ public sealed class FakeClock : TimeProvider
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
+    /// <summary>Timers created so far: a test waits for the code under test to arm its deadline before it
+    /// moves time past it.</summary>
+    public int TimersCreated => Volatile.Read(ref _created);
+
     public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
@@ -44,6 +49,7 @@ public sealed class FakeClock : TimeProvider
         ArgumentNullException.ThrowIfNull(callback);
         var timer = new Timer(this, callback, state);
         timer.Change(dueTime, period);
+        Interlocked.Increment(ref _created);
         return timer;
     }
 
