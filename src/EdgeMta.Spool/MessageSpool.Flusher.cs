@@ -7,7 +7,8 @@
 // watermark is how far every slot 0 is already durable, and flushing from it makes durable the slot 0 of
 // every region reserved before the batch's records, committed or not. So a committed record is never
 // preceded by a region header that is not on disk, and recovery can always walk to it.
-// On a failed flush every commit of the batch fails and the segment is retired.
+// On a failed flush every commit of the batch fails and the segment is retired; a batch that reaches a
+// segment already retired fails without a flush (FORMAT.md, "Writing").
 // Heartbeat: the flusher stamps the monotonic clock at every loop turn, and an idle flusher wakes at least
 // once every SpoolOptions.HeartbeatPeriodMs to stamp it too, so a stale stamp means a stuck flusher (an msync that does not
 // return, a deadlock), never a quiet one. The host's service watchdog reads it; nothing here acts on it.
@@ -180,7 +181,11 @@ public sealed partial class MessageSpool
         {
             var seg = _batchSegments[i]!;
             long from = Math.Min(_batchFrom[i], seg.Watermark);
-            int e = InjectFlushError?.Invoke() ?? 0;
+            // A retired segment is never flushed again: after a failed flush Linux reports the writeback error
+            // once and marks the failed pages clean, so a later msync of the same range finds nothing dirty and
+            // returns 0. A commit that passed the retired check while the failing flush ran rides in the next
+            // batch: it fails here (451) instead of earning a 250 for bytes that never reached the disk.
+            int e = seg.Retired ? LibC.EIO : InjectFlushError?.Invoke() ?? 0;
             // Up to the zeros written ahead too (Segment.cs), so their blocks convert in this one flush.
             if (e == 0) e = seg.Flush(from, Math.Max(_batchTo[i], Volatile.Read(ref seg.ZeroedTo)));
             // Durable in a file that is no longer in the spool (the directory or the segment removed by hand) is

@@ -10,6 +10,7 @@ namespace EdgeMta.Spool.Native;
 internal static unsafe partial class LibC
 {
     public const int ENOENT = 2;
+    public const int EIO = 5;
     public const int ENOSPC = 28;
     public const int EDQUOT = 122;
     public const int EWOULDBLOCK = 11;
