@@ -44,6 +44,15 @@ public sealed class ServerReload
         _log = log;
     }
 
+    /// <summary>No reload running or pending (tests wait on it).</summary>
+    internal bool Idle
+    {
+        get
+        {
+            lock (_gate) return !_running && !_pending;
+        }
+    }
+
     /// <summary>Asks for a reload and returns at once; coalesced with any reload running or pending.</summary>
     public void Request()
     {
