@@ -13,14 +13,21 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
     private SpoolMessage? _message;
     private long _messageStartedAt;
 
-    public bool HasRoomForMessage => _context.Spool.HasRoomForNewMessage;
+    public StoreReadiness Readiness => _context.Spool.Readiness switch
+    {
+        SpoolReadiness.Ready => StoreReadiness.Ready,
+        SpoolReadiness.Full => StoreReadiness.Full,
+        _ => StoreReadiness.Failing,
+    };
 
     public StoreBeginResult Begin(Envelope envelope)
     {
         MessageSpool spool = _context.Spool;
-        if (!spool.HasRoomForNewMessage)
+        switch (spool.Readiness)
         {
-            return StoreBeginResult.Full;
+            case SpoolReadiness.Full: return StoreBeginResult.Full;
+            // A write failed since MAIL: 451 now, not a 354 and a whole message refused at its dot.
+            case SpoolReadiness.Failing: return StoreBeginResult.Failed;
         }
         SpoolMessage message;
         try

@@ -14,6 +14,7 @@ internal static unsafe partial class LibC
     public const int ENOSPC = 28;
     public const int EDQUOT = 122;
     public const int EWOULDBLOCK = 11;
+    public const int EROFS = 30;
     public const int PROT_READ = 1, PROT_WRITE = 2;
     public const int MAP_SHARED = 1;
     public const int MS_SYNC = 4;
