@@ -1,6 +1,8 @@
 // The MAIL gate (MessageSpool.Readiness.cs): Failing for SpoolOptions.FailingWindowMs after a real storage error,
-// with its errno kept for the log; Full when free bytes are under the floor; Ready otherwise.
-// Time is a fake clock moved by the test; faults come from the spool's injection seams.
+// with its errno kept for the log; Full when free bytes or free inodes are under the floor; Ready otherwise.
+// Time is a fake clock moved by the test; faults come from the spool's injection seams, and inode exhaustion
+// from a small tmpfs with few inodes.
+using System.Diagnostics;
 using EdgeMta.Spool.Native;
 using EdgeMta.TestKit;
 
@@ -98,5 +100,53 @@ public class ReadinessTests
         Assert.Equal(CommitResult.Failed, (await next.WaitAsync(TimeSpan.FromSeconds(30))).Result);
         Assert.Equal(LibC.EROFS, spool.LastStorageError);
         Assert.Equal(1, calls);   // the second batch met a retired segment: no flush, the made-up EIO
+    }
+
+    [Theory]
+    [InlineData(1L << 30, 1000, 100_000, true)]
+    [InlineData(1L << 30, MessageSpool.InodeFloor, 100_000, true)]
+    [InlineData(1L << 30, MessageSpool.InodeFloor - 1, 100_000, false)]   // bytes to spare, no inode for a segment
+    [InlineData(1L << 30, 0, 100_000, false)]
+    [InlineData(1L << 30, 0, 0, true)]   // f_files 0: the filesystem keeps no inode count (btrfs)
+    [InlineData((1L << 20) - 1, 1000, 100_000, false)]   // under the byte floor
+    [InlineData(1L << 20, 1000, 100_000, true)]
+    public void RoomNeedsBytesAboveTheFloorAndInodesAboveTheInodeFloor(long bytes, long inodes, long totalInodes, bool room)
+        => Assert.Equal(room, MessageSpool.HasRoom(bytes, 1L << 20, inodes, totalInodes));
+
+    [Fact]
+    public async Task AFilesystemOutOfInodesIsFullThoughBytesAreFree()
+    {
+        using var dir = new TempDir();
+        string fs = dir.Sub("fs");
+        Directory.CreateDirectory(fs);
+        Assert.True(Run("mount", "-t", "tmpfs", "-o", "size=8m,nr_inodes=64", "tmpfs", fs), "needs a small tmpfs (mount, as root)");
+        try
+        {
+            string spoolDir = Path.Combine(fs, "spool");
+            var clock = new FakeClock();
+            await using var spool = Open(spoolDir, clock);
+            Assert.Equal(SpoolReadiness.Ready, spool.Readiness);
+            // Empty files take inodes and no blocks: at most 64 of them, so the loop is bounded.
+            for (int i = 0; i < 64; i++)
+            {
+                try { File.Create(Path.Combine(fs, $"f{i}")).Dispose(); }
+                catch (IOException) { break; }
+            }
+            Assert.True(LibC.AvailableBytes(spoolDir) > 4 << 20, "bytes are still free");
+            Assert.Equal(SpoolReadiness.Full, spool.Readiness);
+        }
+        finally
+        {
+            Run("umount", fs);
+        }
+    }
+
+    private static bool Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        if (!p.WaitForExit(30_000)) { p.Kill(); return false; }
+        return p.ExitCode == 0;
     }
 }
