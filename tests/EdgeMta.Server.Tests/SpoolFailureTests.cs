@@ -1,6 +1,6 @@
 // A spool that fails a write shuts the MAIL gate: for SpoolOptions.FailingWindowMs the next transactions hear
 // 451 4.3.0 at MAIL (or at DATA, when MAIL came before the failure) instead of sending a whole message to be
-// refused at its dot. Time is the harness's fake clock.
+// refused at its dot, and the refusal's log line names the errno. Time is the harness's fake clock.
 using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Server.Tests;
@@ -12,7 +12,7 @@ public sealed class SpoolFailureTests : IDisposable
     public void Dispose() => _server.Dispose();
 
     [Fact]
-    public void AfterAFailedFlushMailIs451UntilTheWindowPasses()
+    public void AfterAFailedFlushMailIs451UntilTheWindowPassesAndTheLogNamesTheErrno()
     {
         InMemoryConnection c = _server.OpenTransaction();
         _server.Spool.InjectFlushError = () => LibC.EROFS;
@@ -31,6 +31,21 @@ public sealed class SpoolFailureTests : IDisposable
         Assert.Equal("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n", c.TakeReplies());
         c.Send("Subject: y\r\n\r\nbody\r\n.\r\n");
         Assert.True(c.WaitFor(x => x.Replies.Contains("250 2.0.0 OK queued as "), ServerHarness.Bound), c.Replies);
+
+        string log = _server.LogText();
+        Assert.Contains(" spool=error errno=EROFS", log);
+    }
+
+    [Fact]
+    public void AnErrnoWithNoNameIsLoggedAsItsNumber()
+    {
+        InMemoryConnection c = _server.OpenTransaction();
+        _server.Spool.InjectFlushError = () => 200;   // past every Linux errno: Errno.Name has none
+        c.Send("DATA\r\n");
+        Assert.StartsWith("354 ", c.TakeReplies());
+        c.Send("Subject: x\r\n\r\nbody\r\n.\r\n");
+        Assert.True(c.WaitFor(x => x.Replies.Contains("451 4.3.0"), ServerHarness.Bound), c.Replies);
+        Assert.Contains(" spool=error errno=200", _server.LogText());
     }
 
     [Fact]
