@@ -12,10 +12,11 @@ public class ReadinessTests
 {
     private static readonly TimeSpan Window = TimeSpan.FromMilliseconds(5000);
 
-    private static MessageSpool Open(string dir, FakeClock clock, long minimumFreeBytes = 0)
+    private static MessageSpool Open(string dir, FakeClock clock)
         => MessageSpool.Open(TestSpools.Options(dir) with
         {
-            Clock = clock, FailingWindowMs = (int)Window.TotalMilliseconds, MinimumFreeBytes = minimumFreeBytes,
+            Clock = clock,
+            FailingWindowMs = (int)Window.TotalMilliseconds,
             FreeSpaceCheckIntervalMs = 0,
         }, out _);
 
