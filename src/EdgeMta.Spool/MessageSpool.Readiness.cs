@@ -7,9 +7,10 @@
 // Full: statvfs, at most once per FreeSpaceCheckIntervalMs: free bytes (f_bavail) under the byte floor, or
 // free inodes (f_favail) under InodeFloor, where a segment could not even be created.
 // What it does not do: it never probes the disk to find out whether a failure is over. The window simply
-// lapses and the next message tries for real; if the fault persists, that message fails and the window
-// starts again (one message per window, not one per client). ENOSPC and EDQUOT are not failures here:
-// they ask statvfs again at once (RecheckRoomSoon), so freed space reopens the gate without waiting.
+// lapses and the next messages try for real; if the fault persists, the first to reach the disk fails and
+// the window starts again (a few refusals at the dot per window, not one per message).
+// ENOSPC and EDQUOT are not failures here: they ask statvfs again at once (RecheckRoomSoon), so freed
+// space reopens the gate without waiting.
 // Cost: a clock read per call, statvfs once per interval; no lock, no allocation.
 using EdgeMta.Spool.Native;
 

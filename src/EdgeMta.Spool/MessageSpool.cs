@@ -69,6 +69,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         // The biggest region a message may need must fit a segment that recovery can still read (an int span).
         ArgumentOutOfRangeException.ThrowIfGreaterThan((long)options.MaxMessageSize, MaxMessageSizeLimit);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.HeartbeatPeriodMs, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.FailingWindowMs);   // 0: MAIL never hears Failing
         string dir = Path.GetFullPath(options.Directory);
         System.IO.Directory.CreateDirectory(dir);
         int fd = TakeDirectoryLock(dir);
