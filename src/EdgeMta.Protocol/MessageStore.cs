@@ -35,6 +35,16 @@ public readonly ref struct StoreBeginResult
     public static StoreBeginResult Full => new(StoreBeginStatus.Full, default);
 }
 
+/// <summary>What <see cref="IMessageStore.Readiness"/> answers at MAIL.</summary>
+public enum StoreReadiness : byte
+{
+    Ready,
+    /// <summary>452 4.3.1: below the free-space (or free-inode) floor.</summary>
+    Full,
+    /// <summary>451 4.3.0: the store failed a write moments ago; the client tries again later.</summary>
+    Failing,
+}
+
 /// <summary>How the host's durable write of a message ended.</summary>
 public enum CommitOutcome : byte
 {
@@ -50,11 +60,12 @@ public enum CommitOutcome : byte
 public interface IMessageStore
 {
     /// <summary>
-    /// Whether a new message would fit now (a cheap check: the spool samples free space periodically).
-    /// False makes MAIL answer 452 4.3.1 (docs/PROTOCOL.md: below the free-space floor), so a client learns before
-    /// sending its data; Begin still reports Full if space runs out in between.
+    /// Whether a new message can be stored now (a cheap check: the spool samples free space periodically and
+    /// remembers its last error for a few seconds). Read at MAIL, so a client learns before sending its data
+    /// (docs/PROTOCOL.md, "spool write fails"): Full is 452 4.3.1, Failing 451 4.3.0. Begin still reports Full or
+    /// Failed if things change in between.
     /// </summary>
-    bool HasRoomForMessage { get; }
+    StoreReadiness Readiness { get; }
 
     StoreBeginResult Begin(Envelope envelope);
     /// <summary>Message octets, unstuffed, the Received: header first. The span is valid only during the call.</summary>

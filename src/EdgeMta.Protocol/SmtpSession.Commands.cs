@@ -151,10 +151,12 @@ public sealed partial class SmtpSession
         {
             return RefuseStatus(Replies.SenderRefused, output);
         }
-        if (!_store!.HasRoomForMessage)
+        StoreReadiness readiness = _store!.Readiness;
+        if (readiness != StoreReadiness.Ready)
         {
-            // RFC 5321 §4.2.5 / RFC 3463 4.3.1: a temporary local condition, not the client's error.
-            output.Write(Replies.StoreFull);
+            // RFC 5321 §4.2.5, RFC 3463 4.3.1 / 4.3.0: a temporary local condition, not the client's error (not
+            // counted toward the error limit). Said now, before the client sends a message the spool would refuse.
+            output.Write(readiness == StoreReadiness.Full ? Replies.StoreFull : Replies.StoreFailed);
             return SessionStatus.Continue;
         }
         _envelope.BeginTransaction(mailbox, parameters, in parsed);

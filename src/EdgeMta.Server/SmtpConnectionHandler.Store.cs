@@ -13,14 +13,21 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
     private SpoolMessage? _message;
     private long _messageStartedAt;
 
-    public bool HasRoomForMessage => _context.Spool.HasRoomForNewMessage;
+    public StoreReadiness Readiness => _context.Spool.Readiness switch
+    {
+        SpoolReadiness.Ready => StoreReadiness.Ready,
+        SpoolReadiness.Full => StoreReadiness.Full,
+        _ => StoreReadiness.Failing,
+    };
 
     public StoreBeginResult Begin(Envelope envelope)
     {
         MessageSpool spool = _context.Spool;
-        if (!spool.HasRoomForNewMessage)
+        switch (spool.Readiness)
         {
-            return StoreBeginResult.Full;
+            case SpoolReadiness.Full: return StoreBeginResult.Full;
+            // A write failed since MAIL: 451 now, not a 354 and a whole message refused at its dot.
+            case SpoolReadiness.Failing: return StoreBeginResult.Failed;
         }
         SpoolMessage message;
         try
@@ -87,11 +94,25 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
                 .End();
             return CommitOutcome.Committed;
         }
-        _context.Log.Begin(LogEvent.MessageRefused)
+        LogRefused(id, result == SpoolCommit.Full);
+        return result == SpoolCommit.Full ? CommitOutcome.Full452 : CommitOutcome.Failed451;
+    }
+
+    // `spool=error` alone told an operator nothing: the errno of the spool's last storage error says why
+    // (EROFS, EIO, ...). It is the spool's last, not necessarily this commit's own: under one fault they agree.
+    private void LogRefused(ReadOnlySpan<byte> id, bool full)
+    {
+        var line = _context.Log.Begin(LogEvent.MessageRefused)
             .Field("id"u8, id)
             .Field("client"u8, ClientAddress)
-            .Field("spool"u8, result == SpoolCommit.Full ? "full"u8 : "error"u8)
-            .End();
-        return result == SpoolCommit.Full ? CommitOutcome.Full452 : CommitOutcome.Failed451;
+            .Field("spool"u8, full ? "full"u8 : "error"u8);
+        int errno = full ? 0 : _context.Spool.LastStorageError;
+        if (errno != 0)
+        {
+            ReadOnlySpan<byte> name = Errno.Name(errno);
+            if (name.IsEmpty) line = line.Field("errno"u8, errno);
+            else line = line.Field("errno"u8, name);
+        }
+        line.End();
     }
 }

@@ -185,7 +185,8 @@ public sealed partial class MessageSpool
             // once and marks the failed pages clean, so a later msync of the same range finds nothing dirty and
             // returns 0. A commit that passed the retired check while the failing flush ran rides in the next
             // batch: it fails here (451) instead of earning a 250 for bytes that never reached the disk.
-            int e = seg.Retired ? LibC.EIO : InjectFlushError?.Invoke() ?? 0;
+            bool retired = seg.Retired;
+            int e = retired ? LibC.EIO : InjectFlushError?.Invoke() ?? 0;
             // Up to the zeros written ahead too (Segment.cs), so their blocks convert in this one flush.
             if (e == 0) e = seg.Flush(from, Math.Max(_batchTo[i], Volatile.Read(ref seg.ZeroedTo)));
             // Durable in a file that is no longer in the spool (the directory or the segment removed by hand) is
@@ -193,6 +194,7 @@ public sealed partial class MessageSpool
             if (e == 0 && !seg.IsLinked()) e = LibC.ENOENT;
             if (e != 0)
             {
+                if (!retired) NoteStorageError(e);   // for the MAIL gate (MessageSpool.Readiness.cs); not the made-up EIO
                 seg.Retired = true;
                 err = e;
             }

@@ -27,9 +27,6 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     internal readonly long MaxPayload;
     internal readonly long SegmentUsable;
     internal readonly bool SyncAlways;
-    private readonly long _floor;
-    private long _nextRoomCheck;
-    private volatile bool _room = true;
 
     private readonly SpoolMessage?[] _pool;
     private int _pooled;
@@ -51,6 +48,9 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         SegmentUsable = options.SegmentSize - SpoolFormat.SegmentHeaderSize;
         SyncAlways = options.Sync == SpoolSync.Always;
         _floor = options.MinimumFreeBytes >= 0 ? options.MinimumFreeBytes : options.SegmentSize + options.MaxMessageSize;
+        _clock = options.Clock;
+        _roomCheckTicks = options.FreeSpaceCheckIntervalMs * _clock.TimestampFrequency / 1000;
+        _failingTicks = options.FailingWindowMs * _clock.TimestampFrequency / 1000;
         _pool = new SpoolMessage?[Math.Max(1, options.MaxPooledMessages)];
         if (SyncAlways) StartFlusher();
     }
@@ -69,6 +69,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         // The biggest region a message may need must fit a segment that recovery can still read (an int span).
         ArgumentOutOfRangeException.ThrowIfGreaterThan((long)options.MaxMessageSize, MaxMessageSizeLimit);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.HeartbeatPeriodMs, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(options.FailingWindowMs);   // 0: MAIL never hears Failing
         string dir = Path.GetFullPath(options.Directory);
         System.IO.Directory.CreateDirectory(dir);
         int fd = TakeDirectoryLock(dir);
@@ -104,23 +105,6 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         return fd;
     }
 
-    /// <summary>Cheap gate for MAIL (452 4.3.1 when false): free space on the spool's filesystem is above the
-    /// floor. statvfs runs at most once per FreeSpaceCheckIntervalMs.</summary>
-    public bool HasRoomForNewMessage
-    {
-        get
-        {
-            long now = Environment.TickCount64;
-            if (now >= Volatile.Read(ref _nextRoomCheck))
-            {
-                Volatile.Write(ref _nextRoomCheck, now + _options.FreeSpaceCheckIntervalMs);
-                long available = LibC.AvailableBytes(_directory);
-                _room = available < 0 || available >= _floor;
-            }
-            return _room;
-        }
-    }
-
     /// <summary>Segment files now in the spool directory, their bytes, and the bytes still free for an
     /// unprivileged writer (-1 when statvfs fails). Reads the directory: for a scrape, not per message.</summary>
     public SpoolUsage MeasureUsage()
@@ -140,8 +124,6 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         }
         return new SpoolUsage(segments, bytes, LibC.AvailableBytes(_directory));
     }
-
-    internal void RecheckRoomSoon() => Volatile.Write(ref _nextRoomCheck, 0);
 
     /// <summary>Starts a message. The envelope fields are copied at once; add recipients with
     /// <see cref="SpoolMessage.AddRecipient"/>, then stream the data with Append.</summary>
@@ -197,7 +179,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
             if (err != 0) return err;
             offset = SpoolFormat.SegmentHeaderSize;
             err = WriteRegionStart(own!, offset, length, slot1, payload);
-            if (err != 0) { own!.Release(); return err; }
+            if (err != 0) { NoteStorageError(err); own!.Release(); return err; }
             own!.Tail = offset + length;
             segment = own;   // the creation reference is the region's
             return 0;
@@ -218,6 +200,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
             if (err != 0)
             {
                 // Slot 0 may be half there: nothing more goes into this segment, or a walk could stop short.
+                NoteStorageError(err);
                 s.Retired = true;
                 return err;
             }
@@ -244,9 +227,10 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     private int CreateSegment(long size, out Segment? segment)
     {
         segment = null;
-        int injected = InjectCreateError?.Invoke() ?? 0;
-        if (injected != 0) return injected;
-        return Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, size, out segment);
+        int err = InjectCreateError?.Invoke() ?? 0;
+        if (err == 0) err = Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, size, out segment);
+        NoteStorageError(err);
+        return err;
     }
 
     /// <summary>Gives back the unused end of a region that is still the segment's last one.</summary>
@@ -257,8 +241,14 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         {
             if (segment.Tail != offset + length) return;
             // Only when the new extent word is written: otherwise the region keeps its full length.
-            if (segment.ShrinkReservation(offset, (uint)newLength) == 0) segment.Tail = offset + newLength;
-            else segment.Retired = true;   // the word may be torn: nothing more goes here
+            int err = segment.ShrinkReservation(offset, (uint)newLength);
+            if (err == 0)
+            {
+                segment.Tail = offset + newLength;
+                return;
+            }
+            NoteStorageError(err);
+            segment.Retired = true;   // the word may be torn: nothing more goes here
         }
     }
 

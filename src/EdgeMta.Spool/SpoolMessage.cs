@@ -128,7 +128,7 @@ public sealed class SpoolMessage : IValueTaskSource<CommitResult>
         if (!WriteOut(buffered)) return;
         if (data.Length >= _first.Length)
         {
-            if (!Check(_segment!.Write(_offset + SpoolFormat.RecordHeaderSize + _written, data))) return;
+            if (!CheckWrite(_segment!.Write(_offset + SpoolFormat.RecordHeaderSize + _written, data))) return;
             _written += data.Length;
         }
         else
@@ -142,9 +142,17 @@ public sealed class SpoolMessage : IValueTaskSource<CommitResult>
     private bool WriteOut(int buffered)
     {
         if (buffered == 0) return true;
-        if (!Check(_segment!.Write(_offset + SpoolFormat.RecordHeaderSize + _written, _first.AsSpan(0, buffered)))) return false;
+        if (!CheckWrite(_segment!.Write(_offset + SpoolFormat.RecordHeaderSize + _written, _first.AsSpan(0, buffered)))) return false;
         _written += buffered;
         return true;
+    }
+
+    /// <summary>Check for a write of this message's own: the spool remembers the error for its MAIL gate.
+    /// (Reserve's errors are remembered by Reserve.)</summary>
+    private bool CheckWrite(int err)
+    {
+        _spool.NoteStorageError(err);
+        return Check(err);
     }
 
     private bool Check(int err)
@@ -172,7 +180,7 @@ public sealed class SpoolMessage : IValueTaskSource<CommitResult>
             if (err != 0)
             {
                 segment.Release();
-                return Check(err);
+                return CheckWrite(err);
             }
         }
         _segment?.Release();   // the old region keeps a zero commit word: never a record
@@ -216,7 +224,7 @@ public sealed class SpoolMessage : IValueTaskSource<CommitResult>
         {
             long used = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
             _spool.TryShrink(_segment!, _offset, _regionLength, used);
-            Check(_segment!.Write(_offset + SpoolFormat.SlotSize, slot1));
+            CheckWrite(_segment!.Write(_offset + SpoolFormat.SlotSize, slot1));
         }
         if (_phase == Phase.Streaming && _segment!.Retired) Fail(Phase.Failed);
         if (_phase != Phase.Streaming) return Finish(_phase == Phase.Full ? CommitResult.Full : CommitResult.Failed);
@@ -224,7 +232,7 @@ public sealed class SpoolMessage : IValueTaskSource<CommitResult>
         var seg = _segment!;
         Interlocked.Increment(ref seg.Committed);
         // The commit point, written last: a reader sees the record whole or not at all (FORMAT.md).
-        if (!Check(seg.WriteCommitWord(_offset, SpoolFormat.CommitWord(slot1, RecordState.Committed, seg.Salt, _offset))))
+        if (!CheckWrite(seg.WriteCommitWord(_offset, SpoolFormat.CommitWord(slot1, RecordState.Committed, seg.Salt, _offset))))
         {
             seg.Retired = true;   // the word may be half there: nothing more is committed in this segment
             return Finish(_phase == Phase.Full ? CommitResult.Full : CommitResult.Failed);

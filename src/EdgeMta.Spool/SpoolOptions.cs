@@ -33,11 +33,17 @@ public sealed record SpoolOptions
     /// <summary>Each open message gathers its first octets here; a message that fits is copied into the
     /// segment once, packed next to its neighbours, at commit. Bigger ones stream into a mapped region.</summary>
     public int FirstBufferSize { get; init; } = 32 << 10;
-    /// <summary>Below this many free bytes on the spool's filesystem, HasRoomForNewMessage is false (MAIL gets 452 4.3.1).
+    /// <summary>Below this many free bytes on the spool's filesystem, Readiness says Full (MAIL gets 452 4.3.1).
     /// Default: one segment plus one maximum message.</summary>
     public long MinimumFreeBytes { get; init; } = -1;
     /// <summary>statvfs is called at most once per interval.</summary>
     public int FreeSpaceCheckIntervalMs { get; init; } = 1000;
+    /// <summary>After a storage error (a failed write, segment creation or flush), MessageSpool.Readiness says
+    /// Failing (MAIL gets 451 4.3.0) for this long, so clients stop sending whole messages into a broken disk.
+    /// Then the next message tries for real. 5 s: a few retries of a busy client, far below any retry interval.</summary>
+    public int FailingWindowMs { get; init; } = 5000;
+    /// <summary>Time for the free-space interval and the failing window (tests pass a fake).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
     public int MaxPooledMessages { get; init; } = 256;
     /// <summary>An idle flusher wakes this often to stamp its heartbeat (MessageSpool.FlusherHeartbeat). One
     /// wakeup a second costs nothing measurable; a watchdog allows at least twice this before it calls the

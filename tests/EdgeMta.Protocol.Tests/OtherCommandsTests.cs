@@ -167,11 +167,31 @@ public class OtherCommandsTests
     public void MailWhenTheStoreHasNoRoomIs452AndTheSessionStaysInWait()
     {
         SessionDriver d = Greeted();
-        d.Store.HasRoomForMessage = false;
+        d.Store.Readiness = StoreReadiness.Full;
         Assert.Equal("452 4.3.1 Insufficient system storage\r\n", d.Send("MAIL FROM:<a@bar.com>\r\n"));
         Assert.Equal(SmtpState.Wait, d.Session.State);
         Assert.Equal(0, d.Session.ErrorCount);
-        d.Store.HasRoomForMessage = true;
+        d.Store.Readiness = StoreReadiness.Ready;
+        Assert.StartsWith("250", d.Send("MAIL FROM:<a@bar.com>\r\n"));
+    }
+
+    [Fact]
+    public void MailWhenTheStoreIsFailingIs451AndNeitherCountsTowardTheErrorLimit()
+    {
+        SessionDriver d = Greeted(new SmtpSessionOptions { HostName = "foo.com", ErrorLimit = 2 });
+        d.Store.Readiness = StoreReadiness.Failing;
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal("451 4.3.0 Error: queue file write error\r\n", d.Send("MAIL FROM:<a@bar.com>\r\n"));
+        }
+        d.Store.Readiness = StoreReadiness.Full;
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal("452 4.3.1 Insufficient system storage\r\n", d.Send("MAIL FROM:<a@bar.com>\r\n"));
+        }
+        Assert.Equal(SmtpState.Wait, d.Session.State);
+        Assert.Equal(0, d.Session.ErrorCount);   // six refusals past a limit of 2, and the session is still open
+        d.Store.Readiness = StoreReadiness.Ready;
         Assert.StartsWith("250", d.Send("MAIL FROM:<a@bar.com>\r\n"));
     }
 

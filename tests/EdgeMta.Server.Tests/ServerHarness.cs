@@ -31,6 +31,7 @@ internal sealed class ServerHarness : IDisposable
             SegmentSize = 1 << 20,
             MaxMessageSize = 1 << 16,
             MinimumFreeBytes = 0,
+            Clock = Clock,   // the failing window after a storage error moves with the test's clock
         }, out _);
         Log = new ServerLog(_logStream, verbose, Clock);
         Context = new SmtpServerContext(options ?? new SmtpSessionOptions { HostName = "mx.example", MaxMessageSize = 32 * 1024 }, RecipientDirectory.Sink, Spool, Log,

@@ -1,5 +1,5 @@
 // Storage failures answer 4xx, never 5xx, and the spool keeps working (RFC 5321 §4.2.5 452, §6.1):
-// a full disk gives Full (452 4.3.1) and HasRoomForNewMessage false; space freed, appends resume.
+// a full disk gives Full (452 4.3.1) and Readiness Full; space freed, appends resume.
 // A failed flush fails its whole batch (451 4.3.0) and retires the segment; the next commit succeeds.
 using System.Diagnostics;
 using EdgeMta.Spool.Native;
@@ -65,11 +65,11 @@ public class StorageFailureTests
             }
             Assert.Contains(CommitResult.Full, results);
             Assert.DoesNotContain(CommitResult.Failed, results);
-            if (fs is not null) Assert.False(spool.HasRoomForNewMessage);
+            if (fs is not null) Assert.Equal(SpoolReadiness.Full, spool.Readiness);
 
             File.Delete(filler);
             diskFull = false;
-            Assert.True(spool.HasRoomForNewMessage);
+            Assert.Equal(SpoolReadiness.Ready, spool.Readiness);
             for (int i = 1000; i < 1010; i++)
             {
                 var (r, id) = await TestSpools.Write(spool, i, i % 2 == 0 ? 1500 : 30_000);

@@ -35,8 +35,8 @@ public sealed class InMemoryMessageStore : IMessageStore
     /// <summary>The next Begin answers this instead of starting (then resets to Started).</summary>
     public StoreBeginStatus NextBegin { get; set; } = StoreBeginStatus.Started;
 
-    /// <summary>What <see cref="IMessageStore.HasRoomForMessage"/> answers (tests set it false for "disk full").</summary>
-    public bool HasRoomForMessage { get; set; } = true;
+    /// <summary>What <see cref="IMessageStore.Readiness"/> answers (tests set Full for "disk full", Failing for a broken disk).</summary>
+    public StoreReadiness Readiness { get; set; } = StoreReadiness.Ready;
     /// <summary>The text of the message in progress.</summary>
     public ReadOnlySpan<byte> Current => _buffer.AsSpan(0, _length);
 

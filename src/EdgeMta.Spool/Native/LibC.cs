@@ -14,6 +14,7 @@ internal static unsafe partial class LibC
     public const int ENOSPC = 28;
     public const int EDQUOT = 122;
     public const int EWOULDBLOCK = 11;
+    public const int EROFS = 30;
     public const int PROT_READ = 1, PROT_WRITE = 2;
     public const int MAP_SHARED = 1;
     public const int MS_SYNC = 4;
@@ -97,4 +98,19 @@ internal static unsafe partial class LibC
     /// <summary>Bytes an unprivileged writer may still allocate under <paramref name="path"/>, or -1 when statvfs fails.</summary>
     public static long AvailableBytes(string path)
         => Statvfs(path, out var s) == 0 ? (long)(s.BlocksAvailable * s.FragmentSize) : -1;
+
+    /// <summary>One statvfs: bytes and inodes an unprivileged writer may still take (f_bavail, f_favail) and the
+    /// filesystem's inode count (f_files; 0 where it keeps none). Returns 0 or an errno.</summary>
+    public static int FreeSpace(string path, out long bytes, out long inodes, out long totalInodes)
+    {
+        if (Statvfs(path, out var s) != 0)
+        {
+            bytes = inodes = totalInodes = 0;
+            return LastError;
+        }
+        bytes = (long)(s.BlocksAvailable * s.FragmentSize);
+        inodes = (long)Math.Min(s.FilesAvailable, long.MaxValue);
+        totalInodes = (long)Math.Min(s.Files, long.MaxValue);
+        return 0;
+    }
 }
