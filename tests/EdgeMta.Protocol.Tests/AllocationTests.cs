@@ -3,22 +3,13 @@
 using System.Buffers;
 using System.Text;
 using EdgeMta.Protocol;
+using EdgeMta.TestKit;
 
 namespace EdgeMta.Protocol.Tests;
 
 public class AllocationTests
 {
-    private static long AllocatedBy(Action run)
-    {
-        run();
-        run(); // warm: static tables, tiered JIT, buffers grown to size
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 10; i++)
-        {
-            run();
-        }
-        return GC.GetAllocatedBytesForCurrentThread() - before;
-    }
+    private static long AllocatedBy(Action run) => Allocations.SteadyStateBytes(run);
 
     [Fact]
     public void ARepeatedSessionOfCommandsAllocatesNothingOnceWarm()
@@ -75,7 +66,9 @@ public class AllocationTests
         Assert.Equal(SessionStatus.AwaitingCommit, awaiting);
         Assert.Equal(SessionStatus.Close, last);
         Assert.Equal(0, allocated);
-        Assert.Equal(12 * 5, observer.Commands); // EHLO MAIL RCPT DATA QUIT, reported in every run
+        // EHLO MAIL RCPT DATA QUIT, reported in every run: 12 runs, or 10 more for each round a warm-up
+        // straggler of the JIT charged to the thread (Allocations.SteadyStateBytes).
+        Assert.Contains(observer.Commands, new[] { 12 * 5, 22 * 5, 32 * 5 });
     }
 
     /// <summary>An observer as the server's would be: it looks at every command line and keeps nothing.</summary>
