@@ -57,7 +57,10 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         _context = context;
         // The directory comes with each Start (the one current at connect, after any reload); between
         // sessions a pooled one holds the empty Sink, so it keeps no reloaded-away directory alive.
-        _session = new SmtpSession(context.SessionOptions, RecipientDirectory.Sink, context.Clock, observer: this);
+        // The observer only logs, and only with --verbose (fixed for the process): without it the session
+        // gets none, and no interface call per command.
+        _session = new SmtpSession(context.SessionOptions, RecipientDirectory.Sink, context.Clock,
+            observer: context.Log.Verbose ? this : null);
         _onCommitted = OnCommitted;
         _replies = new ReplyCountingWriter(context.Counters);
     }
@@ -237,7 +240,6 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     // message text never comes this way (SessionObserver.cs), so it never reaches the log.
     void ISessionObserver.OnCommand(SmtpVerb verb, ReadOnlySpan<byte> line)
     {
-        if (!_context.Log.Verbose) return;
         _context.Log.Begin(LogEvent.Command).Field("conn"u8, _connection.Id).Field("in"u8, line).End();
     }
 }
