@@ -2,12 +2,13 @@
 // session (EdgeMta.Protocol) decides every reply; the spool (EdgeMta.Spool) keeps the messages. This
 // class only translates between them: it owns no protocol rule and no storage format.
 //
-// The one asynchronous step is the durable commit at the end of a message (RFC 5321 §6.1: 250 only
+// The asynchronous step is the durable commit at the end of a message (RFC 5321 §6.1: 250 only
 // once the message cannot be lost). The session stops with AwaitingCommit; the handler starts the
-// spool's group commit and answers Pause; the spool's flusher thread completes the commit and calls
-// Resume; the transport then calls OnResumed, where the session writes 250 (or 451/452) and the
-// pipelined input that waited is processed. Nothing here blocks: the transport may call it on the
-// socket engine's epoll thread.
+// spool's commit and answers Pause; a spool writer thread completes the commit and calls Resume; the
+// transport then calls OnResumed, where the session writes 250 (or 451/452) and the pipelined input that
+// waited is processed. The other pause: a streamed message whose chunks wait for the spool's writer stops
+// reading until they are written (SpoolMessage.PauseWhileBacklogged). Nothing here blocks and nothing here
+// touches a file: the transport may call it on the socket engine's epoll thread.
 //
 // STARTTLS (RFC 3207) is a status, not an I/O step here: the session writes 220 and stops with StartTls
 // (having consumed, and so discarded, anything pipelined after the command); the handler answers the
@@ -40,6 +41,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     private readonly SmtpServerContext _context;
     private readonly SmtpSession _session;
     private readonly Action _onCommitted;
+    private readonly Action _onDrained;
+    private bool _streamPaused;
     private readonly ReplyCountingWriter _replies;
     private readonly byte[] _clientAddress = new byte[64];
     private ConnectionInfo _connection;
@@ -62,6 +65,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         _session = new SmtpSession(context.SessionOptions, RecipientDirectory.Sink, context.Clock,
             observer: context.Log.Verbose ? this : null);
         _onCommitted = OnCommitted;
+        _onDrained = OnDrained;
         _replies = new ReplyCountingWriter(context.Counters);
     }
 
@@ -98,15 +102,30 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     {
         output = _replies.Over(output);
         SessionStatus status = _session.Process(input, output, out consumed);
+        // A message streaming faster than the spool writes it: stop reading until the writer catches up (or
+        // the spool's deadline fails the message). Memory per message stays at the spool's ring of chunks.
+        if (status == SessionStatus.Continue && _message is not null && _message.PauseWhileBacklogged(_onDrained))
+        {
+            _streamPaused = true;
+            return HandlerStatus.Pause;
+        }
         return After(status, output);
     }
 
     public HandlerStatus OnResumed(IBufferWriter<byte> output)
     {
         output = _replies.Over(output);
+        if (_streamPaused)
+        {
+            _streamPaused = false;
+            return After(SessionStatus.Continue, output);   // the input kept while paused is offered next
+        }
         SessionStatus status = _session.CompleteMessage(_outcome, output);
         return After(status, output);
     }
+
+    // On a spool writer (or its deadline timer): the stream's backlog is written; read on.
+    private void OnDrained() => _connection.Resume();
 
     public HandlerStatus OnTimedOut(IBufferWriter<byte> output)
     {
@@ -161,6 +180,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
 
     private void Recycle()
     {
+        _streamPaused = false;
         _session.Reset();
         _connection = default;
         _timeout = default;

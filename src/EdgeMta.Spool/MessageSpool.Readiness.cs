@@ -5,13 +5,15 @@
 // MAIL, RCPT and DATA through and refused at the final dot: 35,373 whole messages sent for nothing in 15 s.
 // Postfix answers the same 451 4.3.0 at MAIL when it cannot create a queue file.
 // Full: statvfs, at most once per FreeSpaceCheckIntervalMs: free bytes (f_bavail) under the byte floor, or
-// free inodes (f_favail) under InodeFloor, where a segment could not even be created.
+// free inodes (f_favail) under InodeFloor, where a segment could not even be created. statvfs runs on the
+// spool's supply thread (MessageSpool.Supply.cs), never on the session's: on a stalled filesystem it blocks
+// too. The gate answers from the last reading; a reading due asks the supply for a new one.
 // What it does not do: it never probes the disk to find out whether a failure is over. The window simply
 // lapses and the next messages try for real; if the fault persists, the first to reach the disk fails and
 // the window starts again (a few refusals at the dot per window, not one per message).
 // ENOSPC and EDQUOT are not failures here: they ask statvfs again at once (RecheckRoomSoon), so freed
 // space reopens the gate without waiting.
-// Cost: a clock read per call, statvfs once per interval; no lock, no allocation.
+// Cost: a clock read per call; once per interval a lock to wake the supply; no allocation.
 using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
@@ -53,8 +55,11 @@ public sealed partial class MessageSpool
             if (now >= Volatile.Read(ref _nextRoomCheck))
             {
                 Volatile.Write(ref _nextRoomCheck, now + _roomCheckTicks);
-                _room = LibC.FreeSpace(_directory, out long bytes, out long inodes, out long totalInodes) != 0
-                    || HasRoom(bytes, _floor, inodes, totalInodes);
+                lock (_gate)
+                {
+                    _roomCheckWanted = true;
+                    Monitor.PulseAll(_gate);
+                }
             }
             return _room ? SpoolReadiness.Ready : SpoolReadiness.Full;
         }
@@ -85,4 +90,19 @@ public sealed partial class MessageSpool
     }
 
     internal void RecheckRoomSoon() => Volatile.Write(ref _nextRoomCheck, long.MinValue);
+
+    private long _freeBytes = -1;
+
+    /// <summary>On the supply thread: one statvfs for the gate and the free-space gauge.</summary>
+    private void CheckRoom()
+    {
+        if (LibC.FreeSpace(_directory, out long bytes, out long inodes, out long totalInodes) != 0)
+        {
+            Volatile.Write(ref _freeBytes, -1);
+            _room = true;   // cannot tell: the writes will say
+            return;
+        }
+        Volatile.Write(ref _freeBytes, bytes);
+        _room = HasRoom(bytes, _floor, inodes, totalInodes);
+    }
 }

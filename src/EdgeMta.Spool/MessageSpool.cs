@@ -1,15 +1,17 @@
 // The spool: every accepted message lives here until the next hop takes it (RFC 5321 §6.1: after 250 the
 // server MUST NOT lose it, even if the host crashes).
-// What it does: appends messages to pre-allocated, memory-mapped segment files (Segment.cs: pwrite in,
-// msync of the mapped range out), makes them durable with one msync shared by every commit that arrived
-// while the previous flush ran (group commit, MessageSpool.Flusher.cs), and checks or repairs every segment before it serves (SpoolRecovery.cs).
+// What it does: appends messages to pre-allocated segment files with direct, block-aligned writes, made
+// durable by the write itself (RWF_DSYNC), several in flight on writer threads, each carrying every small
+// commit queued when it started (MessageSpool.Writers.cs); prepares segments ahead on a thread of its own
+// (MessageSpool.Supply.cs); answers 451 to any commit still waiting at its deadline (MessageSpool.Deadlines.cs);
+// and checks or repairs every segment before it serves (SpoolRecovery.cs).
 // What it does not do: it knows nothing of SMTP or sockets. The envelope is fields of bytes; size limits,
 // reply codes and retries are the session's. Reading for delivery is SpoolReader's, offline.
 // How it fails: never with a 5xx meaning. Commits return Full (ENOSPC/EDQUOT: 452 4.3.1) or Failed
-// (any other I/O error: 451 4.3.0). A failed flush fails its whole batch and retires the segment: after a
-// failed fsync the page cache proves nothing, so the spool moves to a fresh segment and keeps serving.
-// Threads: Begin/Append/Commit from any number of sessions; a lock guards only the segment tail (one
-// pwrite per reservation: slot 0, or a whole small record); the one flusher thread owns the msync calls.
+// (any other I/O error, or the deadline: 451 4.3.0). A failed write fails its commits and retires the
+// segment; new regions go to the next prepared segment.
+// Threads: Begin/Append/Commit from any number of sessions, which only copy bytes and queue work; no file
+// is touched on their threads. Writer threads reserve regions under a lock (memory only) and write.
 using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
@@ -18,7 +20,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
 {
     private readonly string _directory;
     private readonly SpoolOptions _options;
-    private readonly Lock _gate = new();
+    private readonly object _gate = new();   // Monitor: the segment tail, the current and the spare segment
     private readonly int _lockFd;
     private Segment? _current;
     private long _nextSequence;
@@ -32,6 +34,8 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     private int _pooled;
     private readonly Lock _poolGate = new();
     private long _idCounter = Random.Shared.Next(1 << 20);
+    internal readonly SpoolBuffers Buffers;
+    internal readonly SpoolIo Io;
 
     public string Directory => _directory;
 
@@ -52,7 +56,12 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         _roomCheckTicks = options.FreeSpaceCheckIntervalMs * _clock.TimestampFrequency / 1000;
         _failingTicks = options.FailingWindowMs * _clock.TimestampFrequency / 1000;
         _pool = new SpoolMessage?[Math.Max(1, options.MaxPooledMessages)];
-        if (SyncAlways) StartFlusher();
+        Buffers = new SpoolBuffers(options.FirstBufferSize, 2 * _pool.Length);
+        Io = options.Io ?? SpoolIo.System;
+        _timeoutTicks = (long)(options.CommitTimeout.TotalSeconds * _clock.TimestampFrequency);
+        StartSupply();
+        StartWriters();
+        StartDeadlines();
     }
 
     /// <summary>Largest message the spool takes: 1 GiB. Its region (envelope and headers included) stays far below
@@ -106,7 +115,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Segment files now in the spool directory, their bytes, and the bytes still free for an
-    /// unprivileged writer (-1 when statvfs fails). Reads the directory: for a scrape, not per message.</summary>
+    /// unprivileged writer at the last statvfs (-1 when it failed). Reads the directory: for a scrape, not per message.</summary>
     public SpoolUsage MeasureUsage()
     {
         long segments = 0, bytes = 0;
@@ -122,7 +131,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
                 // deleted since the listing (an emptied segment): not in the spool any more
             }
         }
-        return new SpoolUsage(segments, bytes, LibC.AvailableBytes(_directory));
+        return new SpoolUsage(segments, bytes, Volatile.Read(ref _freeBytes));
     }
 
     /// <summary>Starts a message. The envelope fields are copied at once; add recipients with
@@ -146,110 +155,20 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
                 return m;
             }
         }
-        return new SpoolMessage(this, _options.FirstBufferSize);
+        return new SpoolMessage(this);
     }
 
     internal void Return(SpoolMessage m)
     {
         lock (_poolGate)
         {
-            if (_pooled < _pool.Length) _pool[_pooled++] = m;
-        }
-    }
-
-    /// <summary>Reserves a region of <paramref name="length"/> bytes (a multiple of 64) at a segment tail and
-    /// writes its slot 0. The caller owns one reference to the segment. Returns 0 or an errno.</summary>
-    internal int Reserve(long length, out Segment? segment, out long offset)
-        => Reserve(length, default, default, out segment, out offset);
-
-    /// <summary>Reserves a region and writes slot 0, then <paramref name="slot1"/> and <paramref name="payload"/>
-    /// after it, in one pwritev under the lock: a whole small record but its commit word.</summary>
-    internal int Reserve(long length, ReadOnlySpan<byte> slot1, ReadOnlySpan<byte> payload, out Segment? segment, out long offset)
-    {
-        segment = null;
-        offset = 0;
-        int err;
-        if (length > SegmentUsable)
-        {
-            // A message bigger than a segment gets a segment of its own, sized to fit. Created outside the
-            // lock: it shares nothing with the other writers but the sequence number.
-            if (_disposed) return 5; // EIO: the spool is closing
-            long size = (SpoolFormat.SegmentHeaderSize + length + 4095) & ~4095L;
-            err = CreateSegment(size, out var own);
-            if (err != 0) return err;
-            offset = SpoolFormat.SegmentHeaderSize;
-            err = WriteRegionStart(own!, offset, length, slot1, payload);
-            if (err != 0) { NoteStorageError(err); own!.Release(); return err; }
-            own!.Tail = offset + length;
-            segment = own;   // the creation reference is the region's
-            return 0;
-        }
-        lock (_gate)
-        {
-            if (_disposed) return 5; // EIO: the spool is closing
-            var s = _current;
-            if (s is null || s.Retired || s.Tail + length > s.Length)
+            if (_pooled < _pool.Length && !_disposed)
             {
-                err = CreateSegment(_options.SegmentSize, out var fresh);
-                if (err != 0) return err;
-                s?.Release();
-                _current = s = fresh!;
-            }
-            offset = s.Tail;
-            err = WriteRegionStart(s, offset, length, slot1, payload);
-            if (err != 0)
-            {
-                // Slot 0 may be half there: nothing more goes into this segment, or a walk could stop short.
-                NoteStorageError(err);
-                s.Retired = true;
-                return err;
-            }
-            s.Tail += length;
-            if (!slot1.IsEmpty) s.ZeroAhead(s.Tail);
-            s.AddRef();
-            segment = s;
-            return 0;
-        }
-    }
-
-    private static int WriteRegionStart(Segment s, long offset, long length, ReadOnlySpan<byte> slot1, ReadOnlySpan<byte> payload)
-    {
-        if (slot1.IsEmpty) return s.WriteReservation(offset, (uint)length);
-        Span<byte> header = stackalloc byte[SpoolFormat.RecordHeaderSize];
-        SpoolFormat.WriteSlot0(header, s.Salt, offset, (uint)length);
-        slot1.CopyTo(header[SpoolFormat.SlotSize..]);
-        return s.Write(offset, header, payload);
-    }
-
-    /// <summary>Tests only: an errno to fail segment creation or a flush with, where no real fault is at hand.</summary>
-    internal Func<int>? InjectCreateError, InjectFlushError;
-
-    private int CreateSegment(long size, out Segment? segment)
-    {
-        segment = null;
-        int err = InjectCreateError?.Invoke() ?? 0;
-        if (err == 0) err = Segment.TryCreate(_directory, Interlocked.Increment(ref _nextSequence) - 1, size, out segment);
-        NoteStorageError(err);
-        return err;
-    }
-
-    /// <summary>Gives back the unused end of a region that is still the segment's last one.</summary>
-    internal void TryShrink(Segment segment, long offset, long length, long newLength)
-    {
-        if (newLength >= length) return;
-        lock (_gate)
-        {
-            if (segment.Tail != offset + length) return;
-            // Only when the new extent word is written: otherwise the region keeps its full length.
-            int err = segment.ShrinkReservation(offset, (uint)newLength);
-            if (err == 0)
-            {
-                segment.Tail = offset + newLength;
+                _pool[_pooled++] = m;
                 return;
             }
-            NoteStorageError(err);
-            segment.Retired = true;   // the word may be torn: nothing more goes here
         }
+        m.FreeBuffers();
     }
 
     // Queue id: 10 base32 digits of the Begin time in ms, 6 of a per-process counter that starts at random.
@@ -273,20 +192,35 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         await Task.Run(Dispose).ConfigureAwait(false);
     }
 
-    /// <summary>Stops taking messages, lets the flusher finish every commit already queued, unmaps and unlocks.</summary>
+    /// <summary>Stops taking messages, lets the writers finish every commit already queued, gives back the unused
+    /// end of the current segment, deletes the spare one, and unlocks.</summary>
     public void Dispose()
     {
         lock (_gate)
         {
             if (_disposed) return;
             _disposed = true;
+            Monitor.PulseAll(_gate);
         }
-        StopFlusher();
+        StopWriters();
+        StopSupply();
+        StopDeadlines();
         lock (_gate)
         {
             _current?.Release();
             _current = null;
+            _spare?.Release();
+            _spare = null;
         }
+        lock (_poolGate)
+        {
+            while (_pooled > 0)
+            {
+                _pool[--_pooled]!.FreeBuffers();
+                _pool[_pooled] = null;
+            }
+        }
+        Buffers.Dispose();
         LibC.Close(_lockFd);
     }
 }

@@ -4,8 +4,11 @@
 //  - a valid slot 0 gives the region length; slot 1 then says Uncommitted (zero commit word), Committed
 //    (and the payload checksum must match), Consumed or Quarantined; a non-zero commit word that does not
 //    check, or a payload that does not, is Damaged;
-//  - a zero extent word ends the segment: the writer makes every slot 0 before a committed record durable,
-//    so nothing committed lies beyond (torn or never-flushed reservations are not damage);
+//  - a zero extent word is a hole, not the end: writes of neighbouring regions are in flight together, so
+//    a later record can be durable while an earlier region's write never reached the disk (and the first
+//    region starts at 512). The scanner looks for the next valid slot 0, skipping zeros fast; a hole of
+//    zeros is nothing (never acknowledged), a hole with bytes in it is Damaged, and with no valid slot 0
+//    after it the segment ends there;
 //  - any other slot 0 is damage: the scanner resynchronises on the next valid slot 0 (64-byte steps; the
 //    salt in the checksum keeps message bytes from passing for one) and reports the gap as Damaged;
 //  - damage with no valid slot 0 anywhere after it is the last write, torn when the host stopped: the
@@ -62,8 +65,16 @@ internal ref struct SegmentScanner
             _pos += length;
             return true;
         }
-        if (SpoolFormat.IsSlot0Empty(slot0)) { _pos = _file.Length; return false; }
         long start = _pos;
+        if (SpoolFormat.IsSlot0Empty(slot0))
+        {
+            long next = NextValidSlot0(start);
+            if (next < 0) { _pos = _file.Length; return false; }
+            _pos = next;
+            if (_file[(int)start..(int)next].IndexOfAnyExcept((byte)0) < 0) return Next(out region);   // a hole: nothing
+            region = new ScannedRegion(start, next - start, RegionKind.Damaged, false, "unfinished write before a later record");
+            return true;
+        }
         for (long q = start + SpoolFormat.Align; q + SpoolFormat.SlotSize <= _file.Length; q += SpoolFormat.Align)
         {
             uint l = SpoolFormat.ReadSlot0(_file.Slice((int)q, SpoolFormat.SlotSize), _salt, q);
@@ -77,6 +88,24 @@ internal ref struct SegmentScanner
         _pos = _file.Length;
         region = new ScannedRegion(start, TailLength(start, start + SpoolFormat.Align), RegionKind.TornTail, false, "torn tail");
         return true;
+    }
+
+    /// <summary>The offset of the next valid slot 0 at or after <paramref name="from"/> (64-byte aligned), or -1.
+    /// Zeros are skipped with a vectorised search, so a segment's empty remainder costs a memory scan.</summary>
+    private readonly long NextValidSlot0(long from)
+    {
+        long q = from;
+        while (q + SpoolFormat.SlotSize <= _file.Length)
+        {
+            int nonZero = _file[(int)q..].IndexOfAnyExcept((byte)0);
+            if (nonZero < 0) return -1;
+            q = (q + nonZero) & ~(long)(SpoolFormat.Align - 1);
+            if (q + SpoolFormat.SlotSize > _file.Length) return -1;
+            uint l = SpoolFormat.ReadSlot0(_file.Slice((int)q, SpoolFormat.SlotSize), _salt, q);
+            if (l != 0 && q + l <= _file.Length) return q;
+            q += SpoolFormat.Align;
+        }
+        return -1;
     }
 
     private readonly bool HasValidRegionFrom(long from)

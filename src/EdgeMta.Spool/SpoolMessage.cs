@@ -1,45 +1,62 @@
 // One message being received: envelope, then DATA octets as they arrive, then commit or abort.
-// Where the bytes go: the first FirstBufferSize octets (envelope included) gather in a pooled buffer, so a
-// typical message goes into the segment in one pwritev at commit (slot 0, slot 1, payload), exactly sized
-// and packed beside the others (dense pages: fewer pages per flush). A message that outgrows the buffer
-// reserves a region at a segment tail and streams into it, the buffer then collecting each write so the
-// file sees a few large pwrites; one that outgrows its region moves to one twice as big (or to a segment of
-// its own). Nothing is held whole in memory.
-// What a reader sees: nothing until the commit word of slot 1 is written, alone and last; an abandoned or
-// moved region keeps a zero commit word, which every reader skips (FORMAT.md).
-// Lifetime: pooled. The message returns to the pool when Abort() is called or when the result of
-// CommitAsync() has been taken (await). Copy QueueId before awaiting the commit if it is needed after.
-// Threads: the commit's continuation runs on the flusher thread, inline, as soon as the flush is done.
+// The session's side (this file) only copies bytes into aligned chunks and hands work to the spool's
+// writer threads (SpoolMessage.Writer.cs); it never touches a file, so a stalled disk stalls no socket
+// thread (FORMAT.md, "Writing").
+// Where the bytes go: region bytes (slot 0, slot 1, then the payload) fill a ring of RingSize chunks. A
+// message that fits the first chunk is written whole at commit, in one durable write shared with every
+// other small commit the writer took at the same time. A bigger one streams: each chunk, once full, goes
+// to a writer (a direct write, not synchronous), and the commit then writes the last partial chunk and
+// rewrites the region's first block with slot 1 and its commit word, durably.
+// Backpressure: the ring holds RingSize chunks; when half of it waits for the writer, PauseWhileBacklogged
+// tells the connection to stop reading until the writer catches up (or the spool's deadline passes, and
+// the message fails: 451 at its end). Nothing is held whole in memory.
+// Lifetime: pooled. Two parties hold it: the session (until Abort, or until it takes the commit's result)
+// and the writer (while a job of it is queued or running); the last to let go returns it to the pool.
+// Copy QueueId before awaiting the commit if it is needed after.
+// Threads: the commit's continuation runs on a writer thread (or the deadline timer's), inline.
 using System.Buffers.Binary;
 using System.Threading.Tasks.Sources;
-using EdgeMta.Spool.Native;
 
 namespace EdgeMta.Spool;
 
-public sealed class SpoolMessage : IValueTaskSource<CommitResult>
+public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
 {
-    private enum Phase : byte { Idle, Buffering, Streaming, Flushing, Full, Failed }
+    private enum Phase : byte { Idle, Buffering, Streaming, Committing, Full, Failed }
+
+    /// <summary>Chunks in a message's ring. Half of it waiting for the writer pauses the connection; the other half
+    /// takes what one pass of received bytes (16 KiB) may still bring.</summary>
+    internal const int RingSize = 8;
+    private const int Header = SpoolFormat.RecordHeaderSize;
 
     private readonly MessageSpool _spool;
-    private readonly byte[] _first;
+    private readonly int _chunk;
+    private nint[] _ring = new nint[RingSize];
     private readonly byte[] _id = new byte[SpoolFormat.QueueIdSize];
+    private readonly Lock _sync = new();
     private Phase _phase;
     private bool _envelopeOpen;
-    private long _length;
+    private long _length;     // payload bytes so far (envelope + data)
     private uint _crc;
     private long _envelopeLength;
     private long _arrivalMs;
-    private Segment? _segment;
-    private long _offset;
-    private long _regionLength;
-    private long _written;   // Streaming: payload bytes already in the file; the rest waits in _first
+    // Shared with the writer, under _sync.
+    private long _full;       // region bytes in full chunks, ready for the writer
+    private long _written;    // region bytes the writer has written
+    private bool _jobQueued;
+    private bool _commitRequested;
+    private Action? _resume;
+    private int _holds;
+    private int _completed;
+    internal long Deadline;
+    internal int WaitingIndex = -1;
+    internal int Generation;
     private ManualResetValueTaskSourceCore<CommitResult> _core;
 
-    internal SpoolMessage(MessageSpool spool, int firstBufferSize)
+    internal SpoolMessage(MessageSpool spool)
     {
         _spool = spool;
-        _first = GC.AllocateUninitializedArray<byte>(Math.Max(256, firstBufferSize), pinned: true);
-        // The continuation runs inline on the flusher thread when the flush completes (MessageSpool.Flusher.cs).
+        _chunk = spool.Buffers.ChunkSize;
+        // The continuation runs inline on the writer thread when the write completes (MessageSpool.Writers.cs).
         _core.RunContinuationsAsynchronously = false;
     }
 
@@ -52,12 +69,16 @@ public sealed class SpoolMessage : IValueTaskSource<CommitResult>
 
     internal void Start(long arrivalMs, ReadOnlySpan<byte> client, ReadOnlySpan<byte> helo, ReadOnlySpan<byte> reverse, ReadOnlySpan<byte> mail)
     {
+        if (_ring[0] == 0) _ring[0] = (nint)_spool.Buffers.Rent();
         _phase = Phase.Buffering;
+        Generation++;
         _envelopeOpen = true;
-        _length = 0;
-        _crc = 0;
-        _envelopeLength = 0;
-        _written = 0;
+        _length = _crc = 0;
+        _envelopeLength = _full = _written = 0;
+        _jobQueued = _commitRequested = false;
+        _resume = null;
+        _holds = 1;
+        _completed = 0;
         _arrivalMs = arrivalMs;
         WriteField(client);
         WriteField(helo);
@@ -99,195 +120,200 @@ public sealed class SpoolMessage : IValueTaskSource<CommitResult>
     private void Write(ReadOnlySpan<byte> data)
     {
         if (_phase is not (Phase.Buffering or Phase.Streaming) || data.IsEmpty) return;
-        long end = _length + data.Length;
-        if (end > _spool.MaxPayload) { Fail(Phase.Failed); return; }   // the session's size cap should have stopped it
-        if (_phase == Phase.Buffering)
-        {
-            if (end <= _first.Length)
-            {
-                data.CopyTo(_first.AsSpan((int)_length));
-                _crc = Crc32C.Append(_crc, data);
-                _length = end;
-                return;
-            }
-            if (!MoveToRegion(end)) return;
-        }
-        else if (SpoolFormat.RecordHeaderSize + end > _regionLength && !MoveToRegion(end))
-        {
-            return;
-        }
-        // Streaming: the first buffer now holds what is not yet written, [_written, _length).
+        if (_length + data.Length > _spool.MaxPayload) { Fail(); return; }   // the session's size cap should have stopped it
         _crc = Crc32C.Append(_crc, data);
-        int buffered = (int)(_length - _written);
-        if (buffered + data.Length <= _first.Length)
+        while (!data.IsEmpty)
         {
-            data.CopyTo(_first.AsSpan(buffered));
-            _length = end;
-            return;
+            long r = Header + _length;
+            long k = r / _chunk;
+            // The slot still holds a chunk the writer has not written: only when the caller appends on past
+            // PauseWhileBacklogged (the server pauses; a direct caller of the library may not). The ring grows.
+            if (k - Volatile.Read(ref _written) / _chunk >= _ring.Length) GrowRing(k);
+            ref nint slot = ref _ring[k % _ring.Length];
+            if (slot == 0) slot = (nint)_spool.Buffers.Rent();
+            int at = (int)(r % _chunk);
+            int n = Math.Min(_chunk - at, data.Length);
+            data[..n].CopyTo(new Span<byte>((byte*)slot + at, n));
+            _length += n;
+            data = data[n..];
+            if (at + n == _chunk) ChunkFull(r + n);
         }
-        if (!WriteOut(buffered)) return;
-        if (data.Length >= _first.Length)
-        {
-            if (!CheckWrite(_segment!.Write(_offset + SpoolFormat.RecordHeaderSize + _written, data))) return;
-            _written += data.Length;
-        }
-        else
-        {
-            data.CopyTo(_first);
-        }
-        _length = end;
     }
 
-    /// <summary>Writes the first <paramref name="buffered"/> bytes of the first buffer at the stream's end.</summary>
-    private bool WriteOut(int buffered)
+    // Doubles the ring, keeping each unwritten chunk at its index modulo the new length (under _sync: the
+    // writer reads the ring under it). Chunks already written go back to the pool.
+    private void GrowRing(long k)
     {
-        if (buffered == 0) return true;
-        if (!CheckWrite(_segment!.Write(_offset + SpoolFormat.RecordHeaderSize + _written, _first.AsSpan(0, buffered)))) return false;
-        _written += buffered;
+        lock (_sync)
+        {
+            nint[] old = _ring;
+            long w = _written / _chunk;
+            int length = old.Length * 2;
+            while (k - w >= length) length *= 2;
+            var ring = new nint[length];
+            for (long j = w; j < k; j++)
+            {
+                ring[j % length] = old[j % old.Length];
+                old[j % old.Length] = 0;
+            }
+            foreach (nint spare in old) _spool.Buffers.Return((byte*)spare);
+            _ring = ring;
+        }
+    }
+
+    private void ChunkFull(long regionEnd)
+    {
+        bool submit;
+        lock (_sync)
+        {
+            if (_phase is not (Phase.Buffering or Phase.Streaming)) return;
+            _full = regionEnd;
+            _phase = Phase.Streaming;
+            submit = TakeJobLocked();
+        }
+        if (submit) _spool.Enqueue(this);
+    }
+
+    // A job is queued unless one already is (the writer then finds the new work itself); the writer holds
+    // the message until its job ends.
+    private bool TakeJobLocked()
+    {
+        if (_jobQueued) return false;
+        _jobQueued = true;
+        Interlocked.Increment(ref _holds);
         return true;
     }
 
-    /// <summary>Check for a write of this message's own: the spool remembers the error for its MAIL gate.
-    /// (Reserve's errors are remembered by Reserve.)</summary>
-    private bool CheckWrite(int err)
+    /// <summary>True when half the ring waits for the writer: the caller stops reading and <paramref name="resume"/>
+    /// is called (once, from a writer or the deadline timer) when it may read again. False: read on.</summary>
+    public bool PauseWhileBacklogged(Action resume)
     {
-        _spool.NoteStorageError(err);
-        return Check(err);
-    }
-
-    private bool Check(int err)
-    {
-        if (err == 0) return true;
-        Fail(err is LibC.ENOSPC or LibC.EDQUOT ? Phase.Full : Phase.Failed);
+        lock (_sync)
+        {
+            if (_phase != Phase.Streaming || !BackloggedLocked) return false;
+        }
+        // The deadline first: a writer that catches up at once finds the wait registered and ends it.
+        _spool.WaitWithDeadline(this);
+        lock (_sync)
+        {
+            if (_phase == Phase.Streaming && BackloggedLocked)
+            {
+                _resume = resume;
+                return true;
+            }
+        }
+        _spool.StopWaiting(this);
         return false;
     }
 
-    private bool MoveToRegion(long payload)
+    private bool BackloggedLocked => Header + _length - _written >= (long)_chunk * (RingSize / 2);
+
+    private void Fail()
     {
-        long need = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + payload);
-        long grow = _phase == Phase.Buffering ? SpoolFormat.RecordHeaderSize + 4L * _first.Length : 2 * _regionLength;
-        long cap = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _spool.MaxPayload);
-        long size = Math.Max(need, Math.Min(SpoolFormat.AlignUp(grow), cap));
-        if (!Check(_spool.Reserve(size, out var segment, out long offset))) return false;
-        if (_phase == Phase.Buffering)
+        lock (_sync)
         {
-            _written = 0;   // all of it is still in the first buffer
+            if (_phase is Phase.Buffering or Phase.Streaming) _phase = Phase.Failed;
         }
-        else if (_written > 0)
-        {
-            // What the old region already holds moves through the page cache: read by the mapping, written by pwrite.
-            int err = segment!.Write(offset + SpoolFormat.RecordHeaderSize, _segment!.Span(_offset + SpoolFormat.RecordHeaderSize, (int)_written));
-            if (err != 0)
-            {
-                segment.Release();
-                return CheckWrite(err);
-            }
-        }
-        _segment?.Release();   // the old region keeps a zero commit word: never a record
-        _segment = segment;
-        _offset = offset;
-        _regionLength = size;
-        _phase = Phase.Streaming;
-        return true;
     }
 
-    private void Fail(Phase phase)
-    {
-        if (phase == Phase.Full) _spool.RecheckRoomSoon();
-        _segment?.Release();
-        _segment = null;
-        _phase = phase;
-    }
-
-    /// <summary>Makes the message durable. Committed means the caller may answer 250; the result is shared by
-    /// every commit of the same flush. Completes without allocating; await it exactly once. With sync
-    /// always the continuation runs on the spool's flusher thread: keep it short and never block in it.</summary>
+    /// <summary>Makes the message durable. Committed means the caller may answer 250. Completes without
+    /// allocating; await it exactly once. The continuation runs on a spool writer thread: keep it short and
+    /// never block in it.</summary>
     public ValueTask<CommitResult> CommitAsync()
     {
         CloseEnvelope();
-        Span<byte> slot1 = stackalloc byte[SpoolFormat.SlotSize];
-        slot1[..8].Clear();   // the commit word: written last, alone
-        SpoolFormat.WriteSlot1Fields(slot1, (uint)_length, (uint)_envelopeLength, _crc, _arrivalMs, _id);
-        if (_phase == Phase.Buffering)
-        {
-            // The common case: the whole record but its commit word in one write, packed at the tail.
-            long size = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
-            if (Check(_spool.Reserve(size, slot1, _first.AsSpan(0, (int)_length), out var segment, out long offset)))
-            {
-                _segment = segment;
-                _offset = offset;
-                _regionLength = size;
-                _phase = Phase.Streaming;
-            }
-        }
-        else if (_phase == Phase.Streaming && WriteOut((int)(_length - _written)))
-        {
-            long used = SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
-            _spool.TryShrink(_segment!, _offset, _regionLength, used);
-            CheckWrite(_segment!.Write(_offset + SpoolFormat.SlotSize, slot1));
-        }
-        if (_phase == Phase.Streaming && _segment!.Retired) Fail(Phase.Failed);
-        if (_phase != Phase.Streaming) return Finish(_phase == Phase.Full ? CommitResult.Full : CommitResult.Failed);
-
-        var seg = _segment!;
-        Interlocked.Increment(ref seg.Committed);
-        // The commit point, written last: a reader sees the record whole or not at all (FORMAT.md).
-        if (!CheckWrite(seg.WriteCommitWord(_offset, SpoolFormat.CommitWord(slot1, RecordState.Committed, seg.Salt, _offset))))
-        {
-            seg.Retired = true;   // the word may be half there: nothing more is committed in this segment
-            return Finish(_phase == Phase.Full ? CommitResult.Full : CommitResult.Failed);
-        }
-
-        if (!_spool.SyncAlways) return Finish(CommitResult.Committed);
-        _phase = Phase.Flushing;
+        bool submit;
         short version = _core.Version;
-        _spool.EnqueueFlush(this);
+        lock (_sync)
+        {
+            if (_phase is not (Phase.Buffering or Phase.Streaming))
+            {
+                // Failed or full before the end: nothing to write. The writer may still hold the message (a chunk
+                // in flight); the session's hold goes now, the result with it.
+                var result = _phase == Phase.Full ? CommitResult.Full : CommitResult.Failed;
+                _phase = Phase.Idle;
+                Interlocked.Exchange(ref _completed, 1);
+                _spool.StopWaiting(this);
+                ReleaseLocked();
+                return new ValueTask<CommitResult>(result);
+            }
+            _phase = Phase.Committing;
+            _commitRequested = true;
+            submit = TakeJobLocked();
+        }
+        _spool.WaitWithDeadline(this);
+        if (submit) _spool.Enqueue(this);
         return new ValueTask<CommitResult>(this, version);
-    }
-
-    private ValueTask<CommitResult> Finish(CommitResult result)
-    {
-        _segment?.Release();
-        _segment = null;
-        Recycle();
-        return new ValueTask<CommitResult>(result);
     }
 
     /// <summary>Gives the message up (client gone, too big, refused): it leaves no record a reader will see.</summary>
     public void Abort()
     {
-        if (_phase is Phase.Idle or Phase.Flushing) return;
-        _segment?.Release();
-        _segment = null;
-        Recycle();
+        lock (_sync)
+        {
+            if (_phase is Phase.Idle or Phase.Committing) return;
+            _phase = Phase.Idle;
+            _resume = null;   // the connection is going: a writer catching up must not resume it
+            _spool.StopWaiting(this);
+            ReleaseLocked();
+        }
     }
 
-    // Flusher side.
-    internal Segment FlushSegment => _segment!;
-    internal long FlushStart => _offset;
-    internal long FlushEnd => _offset + SpoolFormat.AlignUp(SpoolFormat.RecordHeaderSize + _length);
-
-    internal void Uncommit() => _segment!.WriteCommitWord(_offset, 0);
-
-    /// <summary>Ends the commit: the awaiting continuation runs now, on the calling (flusher) thread.</summary>
-    internal void CompleteFlush(CommitResult result)
+    private void ReleaseLocked()
     {
-        _segment!.Release();
-        _segment = null;
-        _core.SetResult(result);
+        if (Interlocked.Decrement(ref _holds) == 0) Recycle();
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Decrement(ref _holds) == 0) Recycle();
     }
 
     private void Recycle()
     {
+        // The first chunk stays with the pooled message; the rest of the ring goes back.
+        for (int i = 1; i < _ring.Length; i++)
+        {
+            _spool.Buffers.Return((byte*)_ring[i]);
+            _ring[i] = 0;
+        }
         _phase = Phase.Idle;
         _core.Reset();
         _spool.Return(this);
     }
 
+    /// <summary>Sets the commit's result once (the writer's, or the deadline's 451 if it came first); the
+    /// awaiting continuation runs now, on the calling thread. False if it was already set.</summary>
+    internal bool Complete(CommitResult result)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) != 0) return false;
+        _spool.StopWaiting(this);
+        _core.SetResult(result);
+        return true;
+    }
+
+    /// <summary>The spool's deadline passed (MessageSpool.Deadlines.cs): a paused stream fails and its connection
+    /// reads on (discarding, 451 at the end); a commit is answered 451 now, whatever the writer does later.</summary>
+    internal void Expire(int generation)
+    {
+        Action? resume;
+        bool committing;
+        lock (_sync)
+        {
+            if (generation != Generation) return;   // finished and started again since the deadline was read
+            resume = _resume;
+            _resume = null;
+            if (resume is not null && _phase == Phase.Streaming) _phase = Phase.Failed;
+            committing = _phase == Phase.Committing;
+        }
+        if (committing) Complete(CommitResult.Failed);
+        resume?.Invoke();
+    }
+
     CommitResult IValueTaskSource<CommitResult>.GetResult(short token)
     {
         CommitResult r = _core.GetResult(token);
-        Recycle();
+        Release();
         return r;
     }
 

@@ -18,7 +18,13 @@ internal static unsafe partial class LibC
     public const int PROT_READ = 1, PROT_WRITE = 2;
     public const int MAP_SHARED = 1;
     public const int MS_SYNC = 4;
-    public const int O_RDONLY = 0, O_RDWR = 2, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
+    public const int EINVAL = 22;
+    public const int ETIMEDOUT = 110;
+    // x86-64 values (O_DIRECT and O_DIRECTORY differ on arm64: 0x10000 and 0x4000).
+    public const int O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_DIRECT = 0x4000, O_DIRECTORY = 0x10000, O_CLOEXEC = 0x80000;
+    /// <summary>pwritev2 flag: this write is durable (data and the metadata to read it) when the call returns.</summary>
+    public const int RWF_DSYNC = 2;
+    public const int FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2;
     public const int LOCK_EX = 2, LOCK_NB = 4;
     public static readonly nint MapFailed = -1;
 
@@ -46,6 +52,17 @@ internal static unsafe partial class LibC
 
     [LibraryImport("libc", EntryPoint = "pwritev", SetLastError = true)]
     public static partial nint Pwritev(int fd, IoVec* iov, int count, long offset);
+
+    /// <summary>pwritev2(2) (glibc 2.26): pwritev with per-call flags (RWF_DSYNC).</summary>
+    [LibraryImport("libc", EntryPoint = "pwritev2", SetLastError = true)]
+    public static partial nint Pwritev2(int fd, IoVec* iov, int count, long offset, int flags);
+
+    [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
+    public static partial nint Pread(int fd, byte* buffer, nuint count, long offset);
+
+    /// <summary>fallocate(2): mode 0 allocates; PUNCH_HOLE|KEEP_SIZE gives blocks back, keeping the length.</summary>
+    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    public static partial int Fallocate(int fd, int mode, long offset, long length);
 
     /// <summary>struct iovec.</summary>
     [StructLayout(LayoutKind.Sequential)]
