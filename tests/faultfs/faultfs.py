@@ -240,7 +240,7 @@ class FaultFs:
     # --- files ---
     def open(self, path, flags):
         if flags & os.O_ACCMODE != os.O_RDONLY or flags & os.O_TRUNC:
-            err = self.fault("open-write") if self.mode == "erofs" else 0
+            err = self.fault("open-write")
             if err:
                 self.count("faults")
                 raise fusepy.FuseOSError(err)
