@@ -15,6 +15,10 @@ command -v smtp-source >/dev/null 2>&1 || [ -x /usr/sbin/smtp-source ] || need+=
 # systemd-socket-activate and systemd-analyze (verify, security --offline); neither needs systemd running.
 { command -v systemd-socket-activate && command -v systemd-analyze; } >/dev/null 2>&1 || need+=(systemd)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool check metrics: the exposition's real parser
+# faultfs (tests/faultfs/faultfs.py), the FUSE passthrough StorageFaultTests puts the spool on: fusepy for
+# Debian's python3 (it drives libfuse 2.9), and fusermount3 to unmount it.
+[ -f /usr/lib/python3/dist-packages/fusepy.py ] || need+=(python3-fusepy)
+command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
