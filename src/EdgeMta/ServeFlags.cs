@@ -51,6 +51,7 @@ internal sealed class ServeFlags
     public readonly Option<bool> RequireTls = new("--require-tls") { Description = "Answer 530 5.7.0 to MAIL before STARTTLS" };
     public readonly Option<double> GreetDelay = new("--greet-delay") { Description = "Seconds to wait before the greeting; early talkers are refused", DefaultValueFactory = _ => Defaults.Session.GreetDelay.TotalSeconds };
     public readonly Option<string> Sync = new("--sync") { Description = "always: every 250 follows a durable write; none: benchmarks only", DefaultValueFactory = _ => "always" };
+    public readonly Option<int> SpoolTimeout = new("--spool-timeout") { Description = "Seconds a session waits for the spool before 451 4.3.0", DefaultValueFactory = _ => (int)Defaults.Spool.CommitTimeout.TotalSeconds };
     public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
 
     public ServeFlags()
@@ -65,6 +66,7 @@ internal sealed class ServeFlags
         Positive(MaxConnectionsPerIp);
         Positive(CommandTimeout);
         Positive(DataTimeout);
+        Positive(SpoolTimeout);
         GreetDelay.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -78,7 +80,7 @@ internal sealed class ServeFlags
     {
         foreach (Option option in (Option[])[Listen, Spool, HostName, Domain, Recipients, MaxMessageSize, MaxRecipients,
                      MaxConnections, MaxConnectionsPerIp, CommandTimeout, DataTimeout, Vrfy, Expn, LegacySend, BareNewline,
-                     RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, Verbose, MetricsListen])
+                     RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, SpoolTimeout, Verbose, MetricsListen])
         {
             command.Options.Add(option);
         }
@@ -126,6 +128,7 @@ internal sealed class ServeFlags
             {
                 Directory = p.GetValue(Spool)!,
                 Sync = p.GetValue(Sync) == "none" ? SpoolSync.None : SpoolSync.Always,
+                CommitTimeout = TimeSpan.FromSeconds(p.GetValue(SpoolTimeout)),
             },
             Domains = p.GetValue(Domain) ?? [],
             RecipientsFile = p.GetValue(Recipients)?.FullName,
