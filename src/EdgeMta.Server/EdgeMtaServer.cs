@@ -94,6 +94,8 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         var spool = MessageSpool.Open(options.Spool with
         {
             MaxMessageSize = (int)Math.Min(int.MaxValue - TraceHeaderAllowance, session.MaxMessageSize) + TraceHeaderAllowance,
+            // One line when the spool starts failing: the errno is on record even if every refusal then comes at MAIL.
+            StorageFailing = errno => LogSpoolTrouble(log, errno),
         }, out RecoveryReport recovery);
 
         var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096);
@@ -161,5 +163,13 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             .Field("damaged"u8, r.Damaged.Count)
             .Field("left-in-place"u8, r.LeftInPlace)
             .End();
+    }
+
+    private static void LogSpoolTrouble(ServerLog log, int errno)
+    {
+        ReadOnlySpan<byte> name = Errno.Name(errno);
+        var line = log.Begin(LogEvent.SpoolTrouble);
+        line = name.IsEmpty ? line.Field("errno"u8, errno) : line.Field("errno"u8, name);
+        line.End();
     }
 }

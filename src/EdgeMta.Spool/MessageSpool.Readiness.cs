@@ -85,8 +85,11 @@ public sealed partial class MessageSpool
             RecheckRoomSoon();
             return;
         }
-        Volatile.Write(ref _lastErrorAt, _clock.GetTimestamp());
+        long now = _clock.GetTimestamp();
+        bool onset = _lastError == 0 || now - Volatile.Read(ref _lastErrorAt) >= _failingTicks;
+        Volatile.Write(ref _lastErrorAt, now);
         _lastError = errno;
+        if (onset) _options.StorageFailing?.Invoke(errno);
     }
 
     internal void RecheckRoomSoon() => Volatile.Write(ref _nextRoomCheck, long.MinValue);
@@ -104,5 +107,19 @@ public sealed partial class MessageSpool
         }
         Volatile.Write(ref _freeBytes, bytes);
         _room = HasRoom(bytes, _floor, inodes, totalInodes);
+        if (_room)
+        {
+            lock (_gate)
+            {
+                // Space came back: a creation that failed for want of it is tried now, not after its backoff, and
+                // commits wait for that try instead of failing on the old ENOSPC.
+                if (_supplyError is LibC.ENOSPC or LibC.EDQUOT)
+                {
+                    _supplyError = 0;
+                    _retryAt = 0;
+                    _backoffMs = FirstBackoffMs;
+                }
+            }
+        }
     }
 }

@@ -53,6 +53,10 @@ public sealed record SpoolOptions
     /// its writer fails. 30 s: far above any healthy disk's worst flush (tens of ms), far below a client's
     /// 10-minute wait for the reply to its final dot (RFC 5321 §4.5.3.2.6).</summary>
     public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Called with the errno when the spool starts failing (a storage error with none in the failing window
+    /// before it), on the thread that met it: a writer, the segment supply or the deadline timer. The host logs it,
+    /// so the errno is on record even when every refusal then comes at MAIL. Must not block.</summary>
+    public Action<int>? StorageFailing { get; init; }
     /// <summary>Tests only: the file I/O seam (power-loss and fault simulation).</summary>
     internal SpoolIo? Io { get; init; }
     /// <summary>An idle writer and the segment supply wake this often. One wakeup a second costs nothing
