@@ -39,16 +39,38 @@ public sealed class IdleTimeoutTests : IDisposable
     }
 
     [Fact]
-    public void AHeldCommitIsNeverTimedOut()
+    public void AHeldCommitIsNeverCutByTheIdleTimeout()
+    {
+        // The spool's own deadline set far away: only the transport's idle timeout could act in this hour.
+        using var server = new ServerHarness(verbose: false, spoolTimeout: TimeSpan.FromHours(2));
+        InMemoryConnection c = server.OpenTransaction();
+        server.HoldFlushes();
+        c.Send("DATA\r\n");
+        c.Send("body\r\n.\r\n");
+        Assert.True(server.WaitForHeldFlush());
+        server.Clock.Advance(TimeSpan.FromHours(1)); // the data phase waits for the spool, not the idle clock
+        Assert.False(c.IsClosed);
+        server.ReleaseFlushes();
+        Assert.True(c.WaitFor(x => x.Replies.Contains("250 2.0.0 OK queued as "), ServerHarness.Bound), c.Replies);
+    }
+
+    [Fact]
+    public void AHeldCommitPastTheSpoolDeadlineGets451AndTheSessionGoesOn()
     {
         InMemoryConnection c = _server.OpenTransaction();
         _server.HoldFlushes();
         c.Send("DATA\r\n");
         c.Send("body\r\n.\r\n");
         Assert.True(_server.WaitForHeldFlush());
-        _server.Clock.Advance(TimeSpan.FromHours(1)); // the data phase waits for the spool, not the clock
+        c.TakeReplies();
+        // A disk that does not answer: the spool's deadline (30 s) answers for it; nobody waits 10 minutes.
+        _server.Clock.Advance(TimeSpan.FromSeconds(29));
+        Assert.DoesNotContain("451", c.Replies);
+        _server.Clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(c.WaitFor(x => x.Replies.Contains("451 4.3.0 "), ServerHarness.Bound), c.Replies);
         Assert.False(c.IsClosed);
         _server.ReleaseFlushes();
-        Assert.True(c.WaitFor(x => x.Replies.Contains("250 2.0.0 OK queued as "), ServerHarness.Bound), c.Replies);
+        c.Send("NOOP\r\n");
+        Assert.True(c.WaitFor(x => x.Replies.Contains("250 2.0.0 "), ServerHarness.Bound), c.Replies);
     }
 }

@@ -20,7 +20,7 @@ internal sealed class ServerHarness : IDisposable
     private ManualResetEventSlim? _flushGate;
     private readonly ManualResetEventSlim _flushEntered = new(false);
 
-    public ServerHarness(bool verbose = true, SmtpSessionOptions? options = null)
+    public ServerHarness(bool verbose = true, SmtpSessionOptions? options = null, TimeSpan? spoolTimeout = null)
     {
         _directory = Path.Combine(Path.GetTempPath(), "edgemta-server-tests-" + Guid.NewGuid().ToString("N"));
         Clock = new FakeClock();
@@ -31,7 +31,8 @@ internal sealed class ServerHarness : IDisposable
             SegmentSize = 1 << 20,
             MaxMessageSize = 1 << 16,
             MinimumFreeBytes = 0,
-            Clock = Clock,   // the failing window after a storage error moves with the test's clock
+            Clock = Clock,   // the failing window and the commit deadline move with the test's clock
+            CommitTimeout = spoolTimeout ?? new SpoolOptions { Directory = "." }.CommitTimeout,
         }, out _);
         Log = new ServerLog(_logStream, verbose, Clock);
         Context = new SmtpServerContext(options ?? new SmtpSessionOptions { HostName = "mx.example", MaxMessageSize = 32 * 1024 }, RecipientDirectory.Sink, Spool, Log,

@@ -1,8 +1,10 @@
-// A commit that rides in the batch after a failed flush of its segment must fail too (451), never be
-// acknowledged. Linux reports a writeback error once per open file and marks the failed pages clean, so
-// the next msync of the same range finds nothing dirty and returns 0: a 250 for bytes that never reached
-// the disk. The commit below passes the retired check (the first flush has not failed yet), is queued
-// while that flush runs, and so lands in the next batch, after the segment is retired.
+// A commit reserved in a segment before a failed write retired it, and written after, fails too (451); it is
+// never acknowledged. Through the page cache (the fallback where O_DIRECT is refused) this is the case that
+// matters: Linux reports a writeback error once per file and marks the failed pages clean, so a later sync of
+// the same file can return 0 with nothing on disk. Direct writes report their own errors, but the rule is the
+// same in both modes: nothing more commits in a retired segment (FORMAT.md, "Writing").
+// Two writer threads: the first write is held in the injection hook until the second commit is in the hook
+// too; the first then fails, and the second, released only once the first has retired the segment, must fail.
 using System.Text;
 using EdgeMta.Spool.Native;
 
@@ -18,38 +20,50 @@ public class RetiredSegmentTests
         return m;
     }
 
-    [Fact]
-    public async Task ACommitQueuedBehindAFailedFlushOfItsSegmentFailsInsteadOfPassingOnACleanMsync()
+    [Theory]
+    [InlineData(false)]   // the test directory's filesystem: direct writes where it takes them
+    [InlineData(true)]    // tmpfs: the page-cache fallback
+    public async Task ACommitWrittenAfterAFailedWriteRetiredItsSegmentFailsInsteadOfBeingAcknowledged(bool tmpfs)
     {
-        using var dir = new TempDir();
-        using var inFlush = new ManualResetEventSlim(false);
-        using var release = new ManualResetEventSlim(false);
+        using var dir = tmpfs ? new TempDir(TempDir.FastParent) : new TempDir();
+        using var firstInHook = new ManualResetEventSlim(false);
+        using var secondInHook = new ManualResetEventSlim(false);
         int calls = 0;
         string second;
-        Task<CommitResult> first, next;
-        await using (var spool = TestSpools.Open(dir.Path))
+        Task<CommitResult> first = Task.FromResult(CommitResult.Committed), next;
+        await using (var spool = MessageSpool.Open(TestSpools.Options(dir.Path) with { Writers = 2 }, out _))
         {
-            // The first flush fails, but only once the second commit is queued behind it; later flushes
-            // find no fault (as the kernel's msync finds no dirty page after a reported writeback error).
             spool.InjectFlushError = () =>
             {
-                if (Interlocked.Increment(ref calls) != 1) return 0;
-                inFlush.Set();
-                Assert.True(release.Wait(TimeSpan.FromSeconds(30)), "the test never released the first flush");
-                return LibC.EIO;
+                int call = Interlocked.Increment(ref calls);
+                if (call == 1)
+                {
+                    firstInHook.Set();
+                    Assert.True(secondInHook.Wait(TimeSpan.FromSeconds(30)), "the second commit never reached a writer");
+                    return LibC.EROFS;
+                }
+                if (call == 2)
+                {
+                    secondInHook.Set();
+                    // Released once the first write has failed and retired the segment they share.
+                    Assert.True(SpinWait.SpinUntil(() => first.IsCompleted, TimeSpan.FromSeconds(30)), "the first write never ended");
+                }
+                return 0;
             };
             first = Begin(spool, 1).CommitAsync().AsTask();
-            Assert.True(inFlush.Wait(TimeSpan.FromSeconds(30)), "the first flush never started");
+            Assert.True(firstInHook.Wait(TimeSpan.FromSeconds(30)), "the first write never started");
             SpoolMessage queued = Begin(spool, 2);
             second = Encoding.ASCII.GetString(queued.QueueId);
             next = queued.CommitAsync().AsTask();
-            Assert.False(next.IsCompleted); // queued for the next batch, behind the flush under way
-            release.Set();
 
             Assert.Equal(CommitResult.Failed, await first.WaitAsync(TimeSpan.FromSeconds(30)));
             Assert.Equal(CommitResult.Failed, await next.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(2, calls);
+            // The errno that retired the segment stays the one the log names, not the EIO made up after it.
+            Assert.Equal(LibC.EROFS, spool.LastStorageError);
 
             // The spool goes on in a fresh segment.
+            spool.InjectFlushError = null;
             Assert.Equal(CommitResult.Committed, (await TestSpools.Write(spool, seed: 3, size: 1500)).Result);
         }
         // Nothing that was refused passes for committed after a restart.

@@ -65,11 +65,11 @@ public class StorageFailureTests
             }
             Assert.Contains(CommitResult.Full, results);
             Assert.DoesNotContain(CommitResult.Failed, results);
-            if (fs is not null) Assert.Equal(SpoolReadiness.Full, spool.Readiness);
+            if (fs is not null) Assert.Equal(SpoolReadiness.Full, await TestSpools.Settled(spool, SpoolReadiness.Full));
 
             File.Delete(filler);
             diskFull = false;
-            Assert.Equal(SpoolReadiness.Ready, spool.Readiness);
+            Assert.Equal(SpoolReadiness.Ready, await TestSpools.Settled(spool, SpoolReadiness.Ready));
             for (int i = 1000; i < 1010; i++)
             {
                 var (r, id) = await TestSpools.Write(spool, i, i % 2 == 0 ? 1500 : 30_000);
@@ -94,26 +94,29 @@ public class StorageFailureTests
             var (ok, id0) = await TestSpools.Write(spool, 1, 100);
             Assert.Equal(CommitResult.Committed, ok);
             committed.Add(id0);
-            // An open message in the same segment, streaming, when the flush fails.
+            // An open message, streaming (12,000 bytes: past the 4 KiB chunk), when the write fails. Its region
+            // is in the failed segment or, if the writer reached it after the failure, in the next one.
             var open = spool.Begin("192.0.2.1"u8, "h"u8, "a@b"u8, ""u8);
+            string openId = System.Text.Encoding.ASCII.GetString(open.QueueId);
             open.AddRecipient("c@d"u8, ""u8);
-            open.Append(TestSpools.Content(2, 20_000));
+            open.Append(TestSpools.Content(2, 12_000));
 
             spool.InjectFlushError = () => 5;   // EIO
             var (failed, _) = await TestSpools.Write(spool, 3, 100);
             Assert.Equal(CommitResult.Failed, failed);
             spool.InjectFlushError = null;
 
-            // The open message lived in the retired segment: it fails too (its pages prove nothing).
-            Assert.Equal(CommitResult.Failed, await open.CommitAsync());
+            // Failed in the retired segment (nothing more commits there: RetiredSegmentTests), or committed in
+            // the next; either way what it says is what a restart finds.
+            if (await open.CommitAsync() == CommitResult.Committed) committed.Add(openId);
             var (again, id1) = await TestSpools.Write(spool, 4, 100);
             Assert.Equal(CommitResult.Committed, again);
             committed.Add(id1);
         }
         var all = TestSpools.ReadAll(dir.Path, out _);
-        Assert.Equal(2, all.Count);   // the failed one was unmarked: the client retries it
+        Assert.Equal(committed.Count, all.Count);   // the failed one was never acknowledged: the client retries it
         foreach (var id in committed) Assert.True(all.ContainsKey(id));
-        Assert.Equal(TestSpools.Content(4, 100), all[committed[1]].Data);
+        Assert.Equal(TestSpools.Content(4, 100), all[committed[^1]].Data);
     }
 
     // Audit finding: with the spool removed by hand while running, 226 more messages got 250 from the segment
@@ -124,8 +127,10 @@ public class StorageFailureTests
         using var dir = new TempDir();
         await using var spool = TestSpools.Open(dir.Path);
         Assert.Equal(CommitResult.Committed, (await TestSpools.Write(spool, 1, 100)).Result);
-        string segment = Assert.Single(Directory.GetFiles(dir.Path, "*.seg"));
-        File.Delete(segment);
+        // The first segment holds the record; the supply's spare (made ahead) sorts after it.
+        string[] segments = Directory.GetFiles(dir.Path, "*.seg");
+        Array.Sort(segments, StringComparer.Ordinal);
+        File.Delete(segments[0]);
         Assert.Equal(CommitResult.Failed, (await TestSpools.Write(spool, 2, 100)).Result);
         var (again, id) = await TestSpools.Write(spool, 3, 100);
         Assert.Equal(CommitResult.Committed, again);

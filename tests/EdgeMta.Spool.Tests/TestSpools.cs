@@ -23,6 +23,19 @@ internal sealed class TempDir : IDisposable
 
 internal static class TestSpools
 {
+    /// <summary>The gate's answer once the supply thread has read statvfs again (it reads it off the caller's
+    /// thread): polls until <paramref name="want"/> or 5 s, and returns the last answer.</summary>
+    public static async Task<SpoolReadiness> Settled(MessageSpool spool, SpoolReadiness want)
+    {
+        SpoolReadiness now = spool.Readiness;
+        for (int i = 0; i < 500 && now != want; i++)
+        {
+            await Task.Delay(10);
+            now = spool.Readiness;
+        }
+        return now;
+    }
+
     public static SpoolOptions Options(string dir, long segment = 1 << 20, SpoolSync sync = SpoolSync.Always, int first = 4096)
         => new() { Directory = dir, SegmentSize = segment, Sync = sync, FirstBufferSize = first, MaxMessageSize = 4 << 20, MinimumFreeBytes = 0 };
 
