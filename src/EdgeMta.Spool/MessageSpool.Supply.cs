@@ -171,7 +171,12 @@ public sealed partial class MessageSpool
                 Monitor.PulseAll(_gate);   // the supply makes the next one
                 continue;
             }
-            if (_supplyError != 0) return _supplyError;
+            if (_supplyError != 0)
+            {
+                // Still failing: the refusal renews the MAIL gate's window, as a failed write would.
+                NoteStorageError(_supplyError);
+                return _supplyError;
+            }
             long left = giveUp - Environment.TickCount64;
             if (left <= 0) return LibC.ETIMEDOUT;
             Monitor.Wait(_gate, (int)Math.Min(left, 100));

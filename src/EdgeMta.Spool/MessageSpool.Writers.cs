@@ -187,7 +187,8 @@ public sealed partial class MessageSpool
     private unsafe int WriteDurableRun(Segment segment, LibC.IoVec* iov, int count, long offset, bool durable)
     {
         // A segment an earlier failure retired takes no more commits: fail here, before the write.
-        int err = segment.Retired ? LibC.EIO : InjectFlushError?.Invoke() ?? 0;
+        int err = InjectFlushError?.Invoke() ?? 0;
+        if (err == 0 && segment.Retired) err = LibC.EIO;
         long started = Stopwatch.GetTimestamp();
         if (err == 0) err = segment.Write(iov, count, offset, durable);
         if (durable) Counters.RecordFlush((Stopwatch.GetTimestamp() - started) * 1_000_000 / Stopwatch.Frequency);
@@ -210,4 +211,18 @@ public sealed partial class MessageSpool
 
     /// <summary>Tests only: an errno to fail segment creation or a durable write with.</summary>
     internal Func<int>? InjectCreateError, InjectFlushError;
+
+    /// <summary>Tests only: retires the current segment and drops the spare, so the next commit needs a segment
+    /// the supply has yet to make (where InjectCreateError can fail it).</summary>
+    internal void NeedFreshSegmentForTests()
+    {
+        lock (_gate)
+        {
+            if (_current is not null) _current.Retired = true;
+            _spare?.Release();
+            _spare = null;
+            _retryAt = 0;
+            Monitor.PulseAll(_gate);
+        }
+    }
 }
