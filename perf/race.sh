@@ -257,7 +257,9 @@ start_edgemta() {   # target: edgemta or edgemta-b
   rm -rf "$work/spool-$t"
   mkdir -p "$work/spool-$t"
   local -a flags=(); read -r -a flags <<<"${edgemta_flags[$t]}"
-  "$bin" serve --listen 127.0.0.1:0 --spool "$work/spool-$t" --sync always "${flags[@]}" </dev/null >"$out/$t.out" 2>>"$out/$t.err" &
+  local -a sync=(--sync always)   # unless the flags choose (edgemta-b with --sync none: the durability tax)
+  [[ " ${flags[*]} " == *" --sync "* ]] && sync=()
+  "$bin" serve --listen 127.0.0.1:0 --spool "$work/spool-$t" "${sync[@]}" "${flags[@]}" </dev/null >"$out/$t.out" 2>>"$out/$t.err" &
   edgemta_pid[$t]=$!
   local line="" p=""
   for _ in $(seq 100); do

@@ -110,6 +110,8 @@ public sealed partial class MessageSpool
         var batch = new List<SpoolMessage>(256);
         var small = new List<SpoolMessage>(256);
         var streams = new List<SpoolMessage>(16);
+        var synced = new List<SpoolMessage>(16);
+        var syncSegments = new List<Segment?>(16);
         var run = new RunBuffer();
         while (true)
         {
@@ -130,9 +132,14 @@ public sealed partial class MessageSpool
             batch.Clear();
             // Small commits first: they wait for this write; a streamed chunk only keeps a buffer busy.
             if (small.Count > 0) CommitSmall(small, run);
-            foreach (var m in streams) m.RunStreamJob(SyncAlways);
+            foreach (var m in streams)
+            {
+                if (m.RunStreamJob()) synced.Add(m);
+            }
+            if (synced.Count > 0) SyncStreamCommits(synced, syncSegments);
             small.Clear();
             streams.Clear();
+            synced.Clear();
             Volatile.Write(ref _busySince[me], 0);
         }
     }
@@ -176,12 +183,39 @@ public sealed partial class MessageSpool
     internal static CommitResult ResultOf(int err) => err == 0 ? CommitResult.Committed
         : err is LibC.ENOSPC or LibC.EDQUOT ? CommitResult.Full : CommitResult.Failed;
 
-    /// <summary>One durable write of a commit's bytes (the small run, or a streamed record's first block).</summary>
-    internal unsafe int WriteDurable(Segment segment, byte* data, int length, long offset, bool durable)
+    // The streamed commits of a batch are written; one sync per segment makes them all durable (group commit:
+    // a batch of 64 KiB messages costs one device flush, not one each). The segments are read before any
+    // commit is finished: a finished message may go back to the pool and start again.
+    private void SyncStreamCommits(List<SpoolMessage> written, List<Segment?> segments)
     {
-        var v = new LibC.IoVec { Base = data, Length = (nuint)length };
-        Interlocked.Increment(ref _flushedRecords);
-        return WriteDurableRun(segment, &v, 1, offset, durable);
+        segments.Clear();
+        foreach (var m in written) segments.Add(m.PendingSegment);
+        Interlocked.Add(ref _flushedRecords, written.Count);
+        for (int i = 0; i < written.Count; i++)
+        {
+            Segment? segment = segments[i];
+            if (segment is null) continue;
+            int err = SyncDurable(segment);
+            for (int j = i; j < written.Count; j++)
+            {
+                if (segments[j] != segment) continue;
+                segments[j] = null;
+                written[j].FinishStreamCommit(err);
+            }
+        }
+    }
+
+    private int SyncDurable(Segment segment)
+    {
+        int err = InjectFlushError?.Invoke() ?? 0;
+        long started = Stopwatch.GetTimestamp();
+        if (err == 0 && SyncAlways) err = segment.Sync();
+        if (SyncAlways) Counters.RecordFlush((Stopwatch.GetTimestamp() - started) * 1_000_000 / Stopwatch.Frequency);
+        Interlocked.Increment(ref _flushes);
+        if (err == 0 && segment.Retired) err = LibC.EIO;   // retired before or while: nothing here is trusted
+        if (err == 0 && SyncAlways && !segment.IsLinked()) err = LibC.ENOENT;
+        if (err != 0) NoteWriteFailure(segment, err);
+        return err;
     }
 
     private unsafe int WriteDurableRun(Segment segment, LibC.IoVec* iov, int count, long offset, bool durable)
@@ -196,7 +230,6 @@ public sealed partial class MessageSpool
         // Durable in a file that is no longer in the spool (the directory or the segment removed by hand) is
         // not durable: 451, and the segment takes no more records. One statx per durable write.
         if (err == 0 && durable && !segment.IsLinked()) err = LibC.ENOENT;
-        if (err == 0 && segment.Retired && !segment.Direct) err = LibC.EIO;   // a failed sync may have taken our pages along
         if (err != 0) NoteWriteFailure(segment, err);
         return err;
     }

@@ -100,7 +100,25 @@ internal sealed unsafe class Segment
     {
         if (Direct) return _io.Write(_fd, iov, count, offset, durable);
         int err = _io.Write(_fd, iov, count, offset, sync: false);
-        return err == 0 && durable ? _io.SyncData(_fd) : err;
+        return err == 0 && durable ? Sync() : err;
+    }
+
+    private readonly Lock _syncGate = new();
+
+    /// <summary>Makes every write this segment was given durable: fdatasync (direct writes: a device cache flush).
+    /// Through the page cache, syncs take turns and a failed one retires the segment before the next starts:
+    /// Linux reports a writeback error once per file and marks the failed pages clean, so a sync running beside
+    /// a failing one could return 0 for pages the failing one lost (FORMAT.md, "Writing").</summary>
+    public int Sync()
+    {
+        if (Direct) return _io.SyncData(_fd);
+        lock (_syncGate)
+        {
+            if (Retired) return LibC.EIO;
+            int err = _io.SyncData(_fd);
+            if (err != 0) Retired = true;
+            return err;
+        }
     }
 
     public int Write(byte* data, int length, long offset, bool durable)

@@ -58,19 +58,26 @@ public sealed unsafe partial class SpoolMessage
         ulong word = SpoolFormat.CommitWord(slot1, RecordState.Committed, _segment.Salt, _offset);
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(slot1, word);
         Interlocked.Increment(ref _segment.Committed);
+        _headersFilled = true;
     }
+
+    private bool _headersFilled;   // a commit word went into a buffer bound for the disk
 
     /// <summary>Ends a commit the writer carried: the result, then the writer lets go of the message. A commit the
     /// deadline answered first is taken back when it was written after all.</summary>
     internal void FinishCommit(CommitResult result, byte* firstBlock)
     {
         var segment = _segment;
-        if (!Complete(result) && result == CommitResult.Committed && segment is not null)
+        bool answered = Complete(result);
+        if (segment is not null && firstBlock != null && _headersFilled && (result != CommitResult.Committed || !answered))
         {
-            // The client heard 451 and will send again: zero the commit word, so a restart does not deliver this too.
+            // The client heard 4xx (a failed write or sync, or the deadline) and will send again: the bytes may be
+            // on the disk all the same, so zero the commit word, lest a restart deliver this too. Best effort:
+            // on a failing disk it fails as well, and the record is a duplicate at worst, never a loss.
             System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(new Span<byte>(firstBlock + SpoolFormat.SlotSize, 8), 0);
             segment.Write(firstBlock, Segment.Block, _offset, durable: true);
         }
+        _headersFilled = false;
         _segment = null;
         segment?.Release();
         EndJob(force: true);
@@ -93,8 +100,10 @@ public sealed unsafe partial class SpoolMessage
         }
     }
 
-    /// <summary>Writes what a streamed message has ready, and its commit once asked for, on a writer thread.</summary>
-    internal void RunStreamJob(bool durable)
+    /// <summary>Writes what a streamed message has ready, and its commit once asked for, on a writer thread.
+    /// True: the commit's bytes are written (not yet synced); the writer syncs the segment once for every such
+    /// commit of its batch and then calls <see cref="FinishStreamCommit"/>.</summary>
+    internal bool RunStreamJob()
     {
         while (true)
         {
@@ -109,7 +118,7 @@ public sealed unsafe partial class SpoolMessage
                     _segment = null;
                     _jobQueued = false;
                     ReleaseLocked();
-                    return;
+                    return false;
                 }
                 from = _written;
                 to = _full;
@@ -120,7 +129,7 @@ public sealed unsafe partial class SpoolMessage
                 int err = WriteChunks(from, to);
                 if (err != 0)
                 {
-                    if (FailStream(err)) return;
+                    if (FailStream(err)) return false;
                     continue;
                 }
                 Action? resume = null;
@@ -136,14 +145,13 @@ public sealed unsafe partial class SpoolMessage
                 }
                 continue;
             }
-            if (commit)
-            {
-                CommitStream(durable);
-                return;
-            }
-            if (EndJob(force: false)) return;
+            if (commit) return WriteStreamCommit();
+            if (EndJob(force: false)) return false;
         }
     }
+
+    /// <summary>The segment a written streamed commit waits to have synced.</summary>
+    internal Segment PendingSegment => _segment!;
 
     // A chunk could not be written. Streaming: the message fails (its end is answered 4xx) and the connection,
     // if paused, reads on. Committing: the commit ends now with the failure. True when the job is over.
@@ -240,8 +248,10 @@ public sealed unsafe partial class SpoolMessage
         return 0;
     }
 
-    // The last partial chunk, then the first block with slot 1 and the commit word (the commit point).
-    private void CommitStream(bool durable)
+    // The last partial chunk, then the first block with slot 1 and the commit word (the commit point), both
+    // without sync: the writer syncs the segment once for all the streamed commits of its batch. True when
+    // written; on an error the commit is finished here (4xx).
+    private bool WriteStreamCommit()
     {
         long end = Header + _length;
         long padded = AlignBlock(end);
@@ -253,20 +263,28 @@ public sealed unsafe partial class SpoolMessage
             lock (_sync) last = (byte*)_ring[from / _chunk % _ring.Length];
             NativeMemory.Clear(last + (end - from), (nuint)(padded - end));
             err = _segment!.Write(last, (int)(padded - from), _offset + from, durable: false);
-            if (err != 0) _spool.NoteWriteFailure(_segment, err);
         }
         if (err == 0)
         {
             // Give back the region's unused end if nothing was reserved after it; published only once the new
-            // length is durable (MessageSpool.ShrinkAfterCommit), so a walk never skips a later record.
-            uint length = (uint)(_spool.MayShrink(_segment!, _offset, _regionLength) ? padded : _regionLength);
-            FillHeaders(_head, length);
-            err = _spool.WriteDurable(_segment!, _head, Segment.Block, _offset, durable);
-            if (err == 0 && length < _regionLength) _spool.ShrinkAfterCommit(_segment!, _offset, _regionLength, length);
+            // length is durable (FinishStreamCommit), so a walk never skips a later record.
+            _shrinkTo = _spool.MayShrink(_segment!, _offset, _regionLength) ? padded : _regionLength;
+            FillHeaders(_head, (uint)_shrinkTo);
+            err = _segment!.Write(_head, Segment.Block, _offset, durable: false);
         }
-        var result = err == 0 ? CommitResult.Committed
-            : err is LibC.ENOSPC or LibC.EDQUOT ? CommitResult.Full : CommitResult.Failed;
-        FinishCommit(result, _head);
+        if (err == 0) return true;
+        _spool.NoteWriteFailure(_segment!, err);
+        FinishCommit(MessageSpool.ResultOf(err), _head);
+        return false;
+    }
+
+    private long _shrinkTo;
+
+    /// <summary>The segment's sync returned <paramref name="err"/>: the streamed commit ends.</summary>
+    internal void FinishStreamCommit(int err)
+    {
+        if (err == 0 && _shrinkTo < _regionLength) _spool.ShrinkAfterCommit(_segment!, _offset, _regionLength, _shrinkTo);
+        FinishCommit(MessageSpool.ResultOf(err), _head);
     }
 
     // Reserves the stream's region when it starts, and moves it to one twice as big when it outgrows it.
