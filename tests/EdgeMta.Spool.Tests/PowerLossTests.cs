@@ -1,9 +1,9 @@
 // Power-loss simulation, beside the SIGKILL rounds of CrashTests: a kill leaves the page cache to the
 // kernel, a power cut does not. A spool with 1 MiB segments (so they roll over) runs through the recorder
 // (PowerLossRecorder.cs) while 8 senders commit 320 messages of 100 B to 200 KiB (so both small commits
-// and streamed ones; in one variant one in 12 aborted half way); then, for 200 random cut points and the end, the
-// simulator (PowerLossImage.cs) builds what the disk could hold after the power went, MessageSpool.Open
-// recovers it, and every record is read back. Checked at every cut:
+// and streamed ones; in one variant one in 12 aborted half way); then, for 200 random cut points and the
+// end, the simulator (PowerLossImage.cs) builds what the disk could hold after the power went,
+// MessageSpool.Open recovers it, and every record is read back. Checked at every cut:
 //  a. every message acknowledged (CommitAsync returned Committed) before the cut reads back byte for byte,
 //     envelope and data;
 //  b. every record that reads back is a message that was submitted and not aborted, with exactly its
@@ -15,8 +15,8 @@
 // do). The images go to /dev/shm when there is one.
 // Seed: EDGEMTA_POWERLOSS_SEED (default below). A failure names the seed and the cut, says where the lost
 // message's bytes went, and keeps the first failing image with the event log (events.txt) under the temp
-// directory. The workload's timing is the scheduler's, so a seed replays the cuts and their
-// random choices, not the exact same log.
+// directory. The workload's timing is the scheduler's, so a seed replays the cuts and their random
+// choices, not the exact same log. A skipped variant runs once its Skip is removed.
 using System.Collections.Concurrent;
 using System.Text;
 using Xunit.Abstractions;
@@ -76,7 +76,7 @@ public class PowerLossTests(ITestOutputHelper output)
         public override string ToString() => $"cuts {Cuts}, acknowledged before the cut {Acknowledged}, lost {Lost}, recovered but unacknowledged {UnacknowledgedRecovered}, damaged regions quarantined {Damaged}, torn tail bytes cut {TornTailBytes}; writes in flight at the cuts {InFlightWrites} (torn {TornWrites})";
     }
 
-    internal async Task Run(bool direct, bool strictDsync, bool aborts)
+    private async Task Run(bool direct, bool strictDsync, bool aborts)
     {
         int seed = int.TryParse(Environment.GetEnvironmentVariable("EDGEMTA_POWERLOSS_SEED"), out int s) ? s : DefaultSeed;
         // Direct: on the disk (tmpfs takes O_DIRECT since Linux 6.6, but its "disk" is the page cache anyway).
