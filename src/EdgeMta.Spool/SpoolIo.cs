@@ -14,7 +14,7 @@ internal unsafe class SpoolIo
     public static readonly SpoolIo System = new();
 
     /// <summary>Creates the file (O_EXCL) and opens it for writing: direct (O_DIRECT) if the filesystem takes it,
-    /// else through the page cache (tmpfs and many FUSE filesystems refuse O_DIRECT with EINVAL).</summary>
+    /// else through the page cache (many FUSE filesystems, and tmpfs before Linux 6.6, refuse O_DIRECT with EINVAL).</summary>
     public virtual int Create(string path, out int fd, out bool direct)
     {
         const int Flags = LibC.O_RDWR | LibC.O_CLOEXEC | LibC.O_CREAT | LibC.O_EXCL;

@@ -208,6 +208,13 @@ public sealed unsafe partial class SpoolMessage
         EndJob(force: true);
     }
 
+    private void ReleaseRegion()
+    {
+        _segment?.Release();
+        _segment = null;
+        _headersFilled = false;
+    }
+
     /// <summary>Frees the native buffers of a message the pool does not keep.</summary>
     internal void FreeBuffers()
     {

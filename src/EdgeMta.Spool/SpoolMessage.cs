@@ -271,6 +271,10 @@ public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
 
     private void Recycle()
     {
+        // A stream aborted after its writer's job ended still holds its region: let go of it here, or the next
+        // message renting this one would find a region reserved and commit into it (the power-loss simulation
+        // found it: the next record took the aborted one's first block, a 250 for a damaged record).
+        ReleaseRegion();
         // The first chunk stays with the pooled message; the rest of the ring goes back.
         for (int i = 1; i < _ring.Length; i++)
         {

@@ -37,20 +37,19 @@ public class PowerLossTests(ITestOutputHelper output)
         => Run(direct: false, strictDsync: false, aborts: false);
 
     // One message in 12 aborted half way (an aborted stream leaves an uncommitted region that must never read
-    // back). Fails about one run in three: a pooled message reused after an aborted stream commits a damaged
-    // record, power cut or not (PowerLossFindingTests.cs has it deterministic).
-    [Fact(Skip = "src bug: a message reused after an aborted stream commits a damaged record (PowerLossFindingTests)")]
+    // back). It once failed about one run in three: a pooled message reused after an aborted stream committed a
+    // damaged record, power cut or not (PowerLossFindingTests.cs has it deterministic).
+    [Fact]
     public Task DirectWritesWithAbortedMessagesKeepEveryAcknowledgedMessage()
         => Run(direct: true, strictDsync: false, aborts: true);
 
     // POSIX O_DSYNC (and Linux, for a direct overwrite on a disk with FUA: fs/iomap/direct-io.c sends it REQ_FUA
     // and no cache flush) makes a synchronous write durable by itself: earlier unsynchronised writes of the file
-    // are not covered. A streamed message's chunks go out without sync and only its first block with
-    // RWF_DSYNC, so on such a disk its 250 comes before its data is durable. This disk has no FUA (the
-    // rewrite's RWF_DSYNC is a write and a flush here), which is why the test above passes.
-    // Seed 20261206: 15,052 of 30,213 acknowledgements lost over 201 cuts; at cut 85, a streamed message's first
-    // block is there with its commit word, 13 of its 15 data sectors are zeros.
-    [Fact(Skip = "src bug: streamed chunks are durable only where RWF_DSYNC also flushes the cache (no FUA); loses acknowledged messages at most cuts")]
+    // are not covered. Streamed messages once sent their chunks without sync and only the first block with
+    // RWF_DSYNC, and on such a disk their 250 came before their data was durable (seed 20261206: 15,052 of
+    // 30,213 acknowledgements lost over 201 cuts). Now a streamed commit is made durable by an fdatasync of
+    // its segment, which covers every earlier write of the file on any disk.
+    [Fact]
     public Task DirectWritesUnderStrictDsyncKeepEveryAcknowledgedMessage()
         => Run(direct: true, strictDsync: true, aborts: false);
 
