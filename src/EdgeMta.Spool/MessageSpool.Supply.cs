@@ -139,10 +139,12 @@ public sealed partial class MessageSpool
             int err = CurrentWithRoomLocked(small[first].SmallRegionLength, out segment);
             if (err != 0) return err;
             var s = segment!;
+            int vectors = 0;
             while (first + count < small.Count && count < RunBuffer.Max)
             {
                 long length = small[first + count].SmallRegionLength;
-                if (s.Tail + length > s.Length) break;
+                vectors += small[first + count].SmallChunkCount;
+                if (s.Tail + length > s.Length || vectors > RunBuffer.MaxVectors) break;
                 run.Offsets[count] = s.Tail;
                 run.Lengths[count] = length;
                 s.Tail += length;

@@ -24,6 +24,8 @@ public sealed partial class MessageSpool
     private Thread[] _writers = [];
     private long[] _busySince = [];
     private int _idleWriters;
+    private int _busyWriters;
+
     private bool _writersStopping;
     private bool _writersStopped;
     private long _flushes;
@@ -97,7 +99,10 @@ public sealed partial class MessageSpool
             if (!_writersStopped)
             {
                 _queue.Add(m);
-                if (_idleWriters > 0) Monitor.Pulse(_queueGate);
+                // Another write in flight only when none is, or when enough commits wait to fill one: every write
+                // costs a system call, an interrupt and a wakeup, and on this 2-core machine CPU, not the disk,
+                // sets the pace (SpoolOptions.WakeThreshold has the figures).
+                if (_idleWriters > 0 && (_busyWriters == 0 || _queue.Count >= _options.WakeThreshold)) Monitor.Pulse(_queueGate);
                 return;
             }
         }
@@ -125,6 +130,7 @@ public sealed partial class MessageSpool
                     _idleWriters--;
                 }
                 (_queue, batch) = (batch, _queue);
+                _busyWriters++;
             }
             Volatile.Write(ref _busySince[me], Stopwatch.GetTimestamp());
             // Sorted before any is finished: a finished message may go back to the pool and start again.
@@ -141,13 +147,18 @@ public sealed partial class MessageSpool
             streams.Clear();
             synced.Clear();
             Volatile.Write(ref _busySince[me], 0);
+            lock (_queueGate) _busyWriters--;
         }
     }
+
+    /// <summary>Vectors in one write: IOV_MAX.</summary>
+    internal const int MaxRunVectors = 1024;
 
     /// <summary>Per writer: the regions and vectors of one run of small records.</summary>
     private sealed class RunBuffer
     {
         public const int Max = 256;
+        public const int MaxVectors = MaxRunVectors;
         public readonly long[] Offsets = new long[Max];
         public readonly long[] Lengths = new long[Max];
         public readonly nint[] Firsts = new nint[Max];
@@ -155,7 +166,7 @@ public sealed partial class MessageSpool
 
     private unsafe void CommitSmall(List<SpoolMessage> small, RunBuffer run)
     {
-        LibC.IoVec* iov = stackalloc LibC.IoVec[RunBuffer.Max];
+        LibC.IoVec* iov = stackalloc LibC.IoVec[RunBuffer.MaxVectors];
         int i = 0;
         while (i < small.Count)
         {
@@ -166,13 +177,15 @@ public sealed partial class MessageSpool
                 for (int j = i; j < small.Count; j++) small[j].FinishCommit(failed, null);
                 return;
             }
+            int vectors = 0;
             for (int j = 0; j < count; j++)
             {
-                byte* chunk = small[i + j].FillSmallRecord(segment!, run.Offsets[j], run.Lengths[j]);
-                run.Firsts[j] = (nint)chunk;
-                iov[j] = new LibC.IoVec { Base = chunk, Length = (nuint)run.Lengths[j] };
+                var m = small[i + j];
+                int chunks = m.SmallChunkCount;
+                run.Firsts[j] = (nint)m.FillSmallRecord(segment!, run.Offsets[j], run.Lengths[j], iov + vectors);
+                vectors += chunks;
             }
-            err = WriteDurableRun(segment!, iov, count, run.Offsets[0], SyncAlways);
+            err = WriteDurableRun(segment!, iov, vectors, run.Offsets[0], SyncAlways);
             Interlocked.Add(ref _flushedRecords, count);
             var result = ResultOf(err);
             for (int j = 0; j < count; j++) small[i + j].FinishCommit(result, (byte*)run.Firsts[j]);
@@ -251,6 +264,8 @@ public sealed partial class MessageSpool
     {
         lock (_gate)
         {
+            // A creation under way would install its spare after this: wait for it (bounded) first.
+            for (int i = 0; i < 100 && _spare is null && _supplyError == 0; i++) Monitor.Wait(_gate, 100);
             if (_current is not null) _current.Retired = true;
             _spare?.Release();
             _spare = null;

@@ -35,6 +35,9 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     private readonly Lock _poolGate = new();
     private long _idCounter = Random.Shared.Next(1 << 20);
     internal readonly SpoolBuffers Buffers;
+    /// <summary>Unwritten region bytes at which a message starts streaming to its segment: four chunks (128 KiB by
+    /// default), at most half a segment. Below it a message is written whole at its commit.</summary>
+    internal readonly long StreamThreshold;
     internal readonly SpoolIo Io;
 
     public string Directory => _directory;
@@ -58,6 +61,8 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         _pool = new SpoolMessage?[Math.Max(1, options.MaxPooledMessages)];
         Buffers = new SpoolBuffers(options.FirstBufferSize, 2 * _pool.Length);
         Io = options.Io ?? SpoolIo.System;
+        long chunk = Buffers.ChunkSize;
+        StreamThreshold = Math.Max(chunk, Math.Min(4 * chunk, SegmentUsable / 2 / chunk * chunk));
         _timeoutTicks = (long)(options.CommitTimeout.TotalSeconds * _clock.TimestampFrequency);
         StartSupply();
         StartWriters();

@@ -20,32 +20,48 @@ public sealed unsafe partial class SpoolMessage
     private long _regionLength;
     private byte* _head;   // the region's first block, kept for the commit's rewrite of it
 
-    /// <summary>A small commit: the whole record fits the first chunk. Read by the writer after it took the job.</summary>
+    /// <summary>A whole commit: nothing of the record is on the disk yet (it never reached the stream threshold), so
+    /// it goes out in one write with the others of the batch. Read by the writer after it took the job.</summary>
     internal bool IsSmallCommit
     {
         get
         {
-            lock (_sync) return _phase == Phase.Committing && _segment is null && _full == 0;
+            lock (_sync)
+            {
+                return _phase == Phase.Committing && _segment is null && _written == 0
+                    && SmallRegionLength <= _spool.SegmentUsable && SmallChunkCount <= MessageSpool.MaxRunVectors;
+            }
         }
     }
 
-    /// <summary>The region a small commit needs: header and payload, rounded up to a block.</summary>
+    /// <summary>The region a whole commit needs: header and payload, rounded up to a block.</summary>
     internal long SmallRegionLength => AlignBlock(Header + _length);
+
+    /// <summary>Chunks a whole commit's region spans (its vectors in the run's write).</summary>
+    internal int SmallChunkCount => (int)((SmallRegionLength + _chunk - 1) / _chunk);
 
     internal static long AlignBlock(long n) => (n + Segment.Block - 1) & ~(long)(Segment.Block - 1);
 
-    /// <summary>Writes slot 0, slot 1 with its commit word, and the zero padding into the first chunk, for a
-    /// region reserved at <paramref name="offset"/>; returns the chunk, ready to be written whole.</summary>
-    internal byte* FillSmallRecord(Segment segment, long offset, long length)
+    /// <summary>Writes slot 0, slot 1 with its commit word, and the zero padding into the chunks, for a region
+    /// reserved at <paramref name="offset"/>; adds one vector per chunk; returns the first chunk.</summary>
+    internal byte* FillSmallRecord(Segment segment, long offset, long length, LibC.IoVec* iov)
     {
         _segment = segment;
         _offset = offset;
         _regionLength = length;
-        byte* chunk = (byte*)_ring[0];
         long used = Header + _length;
-        NativeMemory.Clear(chunk + used, (nuint)(length - used));
-        FillHeaders(chunk, (uint)length);
-        return chunk;
+        int chunks = SmallChunkCount;
+        byte* last = (byte*)_ring[(chunks - 1) % _ring.Length];
+        long lastStart = (long)(chunks - 1) * _chunk;
+        NativeMemory.Clear(last + (used - lastStart), (nuint)(length - used));
+        for (int k = 0; k < chunks; k++)
+        {
+            long n = Math.Min(_chunk, length - (long)k * _chunk);
+            iov[k] = new LibC.IoVec { Base = (byte*)_ring[k % _ring.Length], Length = (nuint)n };
+        }
+        byte* first = (byte*)_ring[0];
+        FillHeaders(first, (uint)length);
+        return first;
     }
 
     private void FillHeaders(byte* block, uint regionLength)

@@ -7,7 +7,7 @@
 // other small commit the writer took at the same time. A bigger one streams: each chunk, once full, goes
 // to a writer (a direct write, not synchronous), and the commit then writes the last partial chunk and
 // rewrites the region's first block with slot 1 and its commit word, durably.
-// Backpressure: the ring holds RingSize chunks; when half of it waits for the writer, PauseWhileBacklogged
+// Backpressure: the ring holds RingSize chunks; when six of them wait for the writer, PauseWhileBacklogged
 // tells the connection to stop reading until the writer catches up (or the spool's deadline passes, and
 // the message fails: 451 at its end). Nothing is held whole in memory.
 // Lifetime: pooled. Two parties hold it: the session (until Abort, or until it takes the commit's result)
@@ -23,9 +23,10 @@ public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
 {
     private enum Phase : byte { Idle, Buffering, Streaming, Committing, Full, Failed }
 
-    /// <summary>Chunks in a message's ring. Half of it waiting for the writer pauses the connection; the other half
-    /// takes what one pass of received bytes (16 KiB) may still bring.</summary>
+    /// <summary>Chunks in a message's ring. Writing starts at four unwritten (MessageSpool.StreamThreshold); six
+    /// pause the connection; the last two take what one pass of received bytes (16 KiB) may still bring.</summary>
     internal const int RingSize = 8;
+    private const int PauseChunks = 6;
     private const int Header = SpoolFormat.RecordHeaderSize;
 
     private readonly MessageSpool _spool;
@@ -169,7 +170,10 @@ public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
             if (_phase is not (Phase.Buffering or Phase.Streaming)) return;
             _full = regionEnd;
             _phase = Phase.Streaming;
-            submit = TakeJobLocked();
+            // Nothing goes to the disk until a few chunks wait: a message of up to that size is then written whole
+            // at its commit, in one write beside the other commits, like a small one (a 64 KiB message in three
+            // 32 KiB writes and a sync of its own cost 1.9x the old page-cache path at 100 sessions).
+            submit = _full - _written >= _spool.StreamThreshold && TakeJobLocked();
         }
         if (submit) _spool.Enqueue(this);
     }
@@ -206,7 +210,7 @@ public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
         return false;
     }
 
-    private bool BackloggedLocked => Header + _length - _written >= (long)_chunk * (RingSize / 2);
+    private bool BackloggedLocked => Header + _length - _written >= (long)_chunk * PauseChunks;
 
     private void Fail()
     {

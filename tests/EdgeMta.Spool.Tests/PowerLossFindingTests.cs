@@ -35,14 +35,14 @@ public class PowerLossFindingTests
         using var dir = new TempDir();
         var watch = new ChunkWatch();
         string committedId;
-        byte[] data = TestSpools.Content(7, 10_000);
+        byte[] data = TestSpools.Content(7, 20_000);
         // One writer: batches run one after another, so a commit queued after the chunk write completes only once
         // the stream's job has ended.
         using (var spool = MessageSpool.Open(TestSpools.Options(dir.Path) with { Io = watch, Writers = 1 }, out _))
         {
             var aborted = spool.Begin("192.0.2.1"u8, "a.example"u8, "a@example.org"u8, ""u8);
             aborted.AddRecipient("b@example.net"u8, ""u8);
-            aborted.Append(TestSpools.Content(6, 10_000));   // two 4 KiB chunks full: the writer reserves a region and writes them
+            aborted.Append(TestSpools.Content(6, 20_000));   // four 4 KiB chunks full (the stream threshold): the writer reserves a region and writes them
             Assert.True(await watch.Written.WaitAsync(TimeSpan.FromSeconds(10)), "the stream's chunks were never written");
             Assert.Equal(CommitResult.Committed, (await TestSpools.Write(spool, 5, 100)).Result);   // the stream's job is over
             aborted.Abort();
