@@ -315,7 +315,9 @@ public sealed unsafe partial class SpoolMessage
     {
         if (_segment is not null && need <= _regionLength) return 0;
         long cap = AlignBlock(Header + _spool.MaxPayload);
-        long grow = _segment is null ? Header + 4L * _chunk : 2 * _regionLength;
+        // A stream starts at the threshold (four chunks); its first region holds twice that, so a message of up to
+        // 256 KiB is never moved, and each move doubles it.
+        long grow = _segment is null ? Header + 2 * _spool.StreamThreshold : 2 * _regionLength;
         long size = Math.Max(AlignBlock(need), Math.Min(AlignBlock(grow), cap));
         int err = _spool.Reserve(size, out var segment, out long offset);
         if (err != 0) return err;

@@ -94,12 +94,12 @@ public class StorageFailureTests
             var (ok, id0) = await TestSpools.Write(spool, 1, 100);
             Assert.Equal(CommitResult.Committed, ok);
             committed.Add(id0);
-            // An open message, streaming (12,000 bytes: past the 4 KiB chunk), when the write fails. Its region
+            // An open message, streaming (20,000 bytes: past four 4 KiB chunks, the stream threshold), when the write fails. Its region
             // is in the failed segment or, if the writer reached it after the failure, in the next one.
             var open = spool.Begin("192.0.2.1"u8, "h"u8, "a@b"u8, ""u8);
             string openId = System.Text.Encoding.ASCII.GetString(open.QueueId);
             open.AddRecipient("c@d"u8, ""u8);
-            open.Append(TestSpools.Content(2, 12_000));
+            open.Append(TestSpools.Content(2, 20_000));
 
             spool.InjectFlushError = () => 5;   // EIO
             var (failed, _) = await TestSpools.Write(spool, 3, 100);
