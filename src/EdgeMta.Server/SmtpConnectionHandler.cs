@@ -21,7 +21,7 @@
 //
 // Lifetime: handlers are pooled. A connection can close while its commit is in flight (the client
 // vanished after the dot); the handler then stays out of the pool until the commit completes, so the
-// flusher's completion never touches a handler that already serves someone else.
+// writer's completion never touches a handler that already serves someone else.
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using EdgeMta.Protocol;

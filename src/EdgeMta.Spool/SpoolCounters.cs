@@ -1,7 +1,7 @@
-// Contract: what the spool's flusher did since start, for the host to publish. Plain counters in the shape
+// Contract: what the spool's writers did since start, for the host to publish. Plain counters in the shape
 // of EdgeMta.Transport's TransportCounters: Interlocked on write, Volatile on read, no allocation, no
-// metrics library. One observation per flush batch (the msync of every segment the batch touched and the
-// check that each is still linked, MessageSpool.Flusher.cs), in microseconds, into fixed buckets from
+// metrics library. One observation per durable write or sync (each carries a batch of commits,
+// MessageSpool.Writers.cs), in microseconds, into fixed buckets from
 // 100 µs to 1 s: an SSD's flush is 0.1 to a few ms, a disk's 5 to 20 ms, and anything past 100 ms is
 // clients waiting for their 250 (docs/PERF-NOTES.md). With `--sync none` nothing is flushed: all zero.
 // What it does not do: the gauges of the spool's size and free space; MessageSpool.MeasureUsage reads those

@@ -109,7 +109,7 @@ internal static class SpoolFormat
     // ---- slot 1 (commit header): commit word u64 at 0 (low 32 bits: state; high 32 bits: crc32c of
     //      bytes 8..63 and the state, bound to salt and offset), payload length u32 at 8, envelope length
     //      u32 at 12, payload crc32c u32 at 16, reserved u32, arrival unix ms i64 at 24, queue id 16 bytes
-    //      ASCII zero-padded at 32, reserved to 64. The commit word is written last, alone.
+    //      ASCII zero-padded at 32, reserved to 64. The commit word is the commit point (FORMAT.md, "Writing").
     public const int CommitWordOffset = 0;
 
     public static void WriteSlot1Fields(Span<byte> s, uint payloadLength, uint envelopeLength, uint payloadCrc, long arrivalMs, ReadOnlySpan<byte> queueId)

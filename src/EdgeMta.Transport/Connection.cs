@@ -8,7 +8,7 @@
 //   makes a late Resume() on a pooled, reused object harmless.
 // - I/O completions drive the connection on the thread that completed them (the epoll thread with
 //   inline completions, a pool thread without); Resume drives it on the thread that called Resume (the
-//   spool's flusher: the reply goes out without a thread hop); the timer and stop queue the drive to
+//   spool's writer: the reply goes out without a thread hop); the timer and stop queue the drive to
 //   the thread pool.
 // - Socket outcomes are values: SocketError and BytesTransferred are read, never thrown. Synchronous
 //   completions are handled by the drive loop itself, never by recursion.
@@ -179,7 +179,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         return result;
     }
 
-    // Resume drives the connection on the calling thread when nobody else owns it: the spool's flusher,
+    // Resume drives the connection on the calling thread when nobody else owns it: the spool's writer,
     // which completes commits, then sends the 250 itself. Queueing the drive to the pool instead cost a
     // pool-thread wakeup per batch (README, "Performance work": 10 context switches per message against 3). A turn that would
     // run long (many synchronous receives) still yields to the pool (Drive).

@@ -1,5 +1,5 @@
 // The watchdog's rules (WatchdogRule, ServiceWatchdog.Tick) under a fake clock: pings at half the interval,
-// only while the spool flusher's heartbeat is fresh, and what WATCHDOG_USEC / WATCHDOG_PID ask for.
+// only while the spool writers' heartbeat is fresh, and what WATCHDOG_USEC / WATCHDOG_PID ask for.
 using EdgeMta.Systemd;
 
 namespace EdgeMta.Host.Tests;
@@ -18,7 +18,7 @@ public class WatchdogTests
     [Fact]
     public void AHeartbeatIsStaleAfterHalfTheIntervalButNeverBeforeTwoHeartbeatPeriods()
     {
-        // WatchdogSec=30: a flusher silent for more than 15 s is stuck.
+        // WatchdogSec=30: a spool write running for more than 15 s is stuck.
         Assert.Equal(TimeSpan.FromSeconds(15), new WatchdogRule(TimeSpan.FromSeconds(30), HeartbeatPeriod).StaleAfter);
         // A 200 ms watchdog would call an idle flusher (one stamp a second) stuck; two periods are allowed.
         Assert.Equal(TimeSpan.FromSeconds(2), new WatchdogRule(TimeSpan.FromMilliseconds(200), HeartbeatPeriod).StaleAfter);
@@ -62,13 +62,13 @@ public class WatchdogTests
             Assert.False(watchdog.Tick());
         }
         Assert.False(systemd.HasPending);
-        Assert.Equal(1, errors.ToString().Split('\n').Count(l => l.Contains("silent for 4.0 s", StringComparison.Ordinal)));
+        Assert.Equal(1, errors.ToString().Split('\n').Count(l => l.Contains("not returned for 4.0 s", StringComparison.Ordinal)));
 
         // It beats again: pings resume, and one line says so.
         heartbeat = time.GetTimestamp();
         Assert.True(watchdog.Tick());
         Assert.Equal("WATCHDOG=1", systemd.Receive());
-        Assert.Contains("beats again", errors.ToString(), StringComparison.Ordinal);
+        Assert.Contains("writes return again", errors.ToString(), StringComparison.Ordinal);
         Assert.Equal(3, watchdog.Pings);
     }
 

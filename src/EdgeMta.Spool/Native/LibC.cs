@@ -1,8 +1,8 @@
 // The few libc calls the spool needs, as AOT-safe [LibraryImport] stubs (Linux, 64-bit).
 // Why not FileStream/MemoryMappedFile: posix_fallocate is the only way to get a segment that is never
 // sparse (a store into a sparse page on a full disk raises SIGBUS and kills the process), and
-// MemoryMappedViewAccessor.Flush() msyncs the whole view with MS_INVALIDATE where the spool needs
-// msync(MS_SYNC) over the dirty page range only (docs/PERF-NOTES.md).
+// RandomAccess has no pwritev2 (RWF_DSYNC), no O_DIRECT open, no fallocate modes; and the readers map
+// segments read-only with mmap.
 using System.Runtime.InteropServices;
 
 namespace EdgeMta.Spool.Native;
@@ -17,7 +17,6 @@ internal static unsafe partial class LibC
     public const int EROFS = 30;
     public const int PROT_READ = 1, PROT_WRITE = 2;
     public const int MAP_SHARED = 1;
-    public const int MS_SYNC = 4;
     public const int EINVAL = 22;
     public const int ETIMEDOUT = 110;
     // x86-64 values (O_DIRECT and O_DIRECTORY differ on arm64: 0x10000 and 0x4000).
@@ -37,8 +36,6 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
     public static partial int Munmap(nint addr, nuint length);
 
-    [LibraryImport("libc", EntryPoint = "msync", SetLastError = true)]
-    public static partial int Msync(nint addr, nuint length, int flags);
 
     /// <summary>statx(2) (glibc 2.28): with AT_EMPTY_PATH and an empty path it reads the open file itself,
     /// no path walk. The buffer is struct statx, 256 bytes; stx_nlink is the u32 at offset 16.</summary>

@@ -106,7 +106,7 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         for (int i = 0; i < bounds.Length; i++) bounds[i] = micros[i] / 1e6;
         Span<long> counts = stackalloc long[micros.Length + 1];
         spool.ReadFlushBuckets(counts);
-        w.Histogram("edgemta_spool_flush_seconds"u8, "Time of each spool flush batch (msync of the segments it touched); none with --sync none."u8,
+        w.Histogram("edgemta_spool_flush_seconds"u8, "Time of each durable spool write or sync (one per batch of commits); none with --sync none."u8,
             bounds, counts, spool.FlushMicroseconds / 1e6);
     }
 

@@ -1,9 +1,9 @@
 // What edgemta tells systemd, and when (sd_notify(3) states, docs/PROTOCOL.md "Operations"):
 // - READY=1 with a STATUS= line, once the spool is recovered and every listener is bound (the host calls
 //   Ready right after its `listening on` lines), so `systemctl start` returns when mail can be taken;
-// - WATCHDOG=1 from then on, when WatchdogSec= asks for it, while the spool flusher lives (ServiceWatchdog);
-// - STOPPING=1 when a SIGTERM or SIGINT starts the graceful stop, and the pings end there (the flusher
-//   stops with the spool, and systemd stops watching at STOPPING=1 anyway).
+// - WATCHDOG=1 from then on, when WatchdogSec= asks for it, while the spool's writers live (ServiceWatchdog);
+// - STOPPING=1 when a SIGTERM or SIGINT starts the graceful stop, and the pings end there (the spool writers
+//   stop with the spool, and systemd stops watching at STOPPING=1 anyway).
 // What it does not do: socket activation (SocketActivation.cs) or signals (the host's).
 // How it fails: never fatally; with no NOTIFY_SOCKET it does nothing at all.
 namespace EdgeMta.Systemd;

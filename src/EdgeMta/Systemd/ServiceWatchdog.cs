@@ -1,4 +1,4 @@
-// The thread that pings systemd's watchdog (WATCHDOG=1) every half interval while the spool flusher's
+// The thread that pings systemd's watchdog (WATCHDOG=1) every half interval while the spool writers'
 // heartbeat is fresh (WatchdogRule). Its own thread, not the thread pool: a pool starved by stuck
 // work must not keep the pings going, and pings must not wait behind it either.
 // What it does not do: restart anything. It only stops pinging; systemd then kills and restarts
@@ -55,7 +55,7 @@ internal sealed class ServiceWatchdog : IDisposable
             if (_stale)
             {
                 _stale = false;
-                _errors.WriteLine("edgemta: the spool flusher beats again; watchdog pings resume");
+                _errors.WriteLine("edgemta: the spool's writes return again; watchdog pings resume");
             }
             _notifier.Send("WATCHDOG=1");
             Pings++;
@@ -65,7 +65,7 @@ internal sealed class ServiceWatchdog : IDisposable
         {
             _stale = true;
             double silent = WatchdogRule.Silence(now, heartbeat, _time.TimestampFrequency).TotalSeconds;
-            _errors.WriteLine($"edgemta: warning: the spool flusher has been silent for {silent:F1} s; withholding WATCHDOG=1 so systemd restarts edgemta");
+            _errors.WriteLine($"edgemta: warning: a spool write has not returned for {silent:F1} s; withholding WATCHDOG=1 so systemd restarts edgemta");
         }
         return false;
     }

@@ -1,12 +1,13 @@
 // The service watchdog's decisions, pure: what $WATCHDOG_USEC and $WATCHDOG_PID ask for, how often to
-// ping, and whether the spool flusher's heartbeat is fresh enough to ping at all. No clock of its own:
+// ping, and whether the spool writers' heartbeat is fresh enough to ping at all. No clock of its own:
 // callers pass timestamps (TimeProvider.GetTimestamp units), so tests drive it with a fake clock.
 //
 // Why the heartbeat: systemd kills a service whose pings stop (WatchdogSec=). A ping from a timer alone
-// would prove only that a timer runs; edgemta is stuck when its flusher is stuck (an msync that never
-// returns holds every 250), so the ping is withheld while the flusher's last sign of life is stale.
-// Stale means older than half the watchdog interval, but never less than two flusher heartbeat periods
-// (an idle flusher stamps once a period, MessageSpool.Flusher.cs), so a quiet server is never called stuck.
+// would prove only that a timer runs; edgemta is stuck when its spool is stuck (a write that never returns:
+// its sessions get 451 at the spool's deadline, but nothing more is stored), so the ping is withheld while
+// the oldest running write began too long ago (MessageSpool.FlusherHeartbeat; now when none runs).
+// Stale means older than half the watchdog interval, but never less than two heartbeat periods, so a quiet
+// server is never called stuck.
 namespace EdgeMta.Systemd;
 
 internal readonly record struct WatchdogRule(TimeSpan Interval, TimeSpan HeartbeatPeriod)
@@ -17,7 +18,7 @@ internal readonly record struct WatchdogRule(TimeSpan Interval, TimeSpan Heartbe
     /// and end the process); pinging more often than asked is harmless.</summary>
     public TimeSpan PingEvery => TimeSpan.FromMilliseconds(Math.Clamp((Interval / 2).TotalMilliseconds, 1, int.MaxValue));
 
-    /// <summary>How old the flusher's heartbeat may be for a ping to go out.</summary>
+    /// <summary>How old the spool's heartbeat may be for a ping to go out.</summary>
     public TimeSpan StaleAfter => Interval / 2 > HeartbeatPeriod * 2 ? Interval / 2 : HeartbeatPeriod * 2;
 
     /// <summary>True when a ping may go out now: the heartbeat is at most <see cref="StaleAfter"/> old. A
