@@ -19,11 +19,14 @@ namespace EdgeMta.Spool;
 
 public sealed partial class MessageSpool
 {
-    private readonly object _queueGate = new();   // Monitor: idle writers wait on it
+    private readonly Lock _queueGate = new();
     private List<SpoolMessage> _queue = new(256);
     private Thread[] _writers = [];
     private long[] _busySince = [];
-    private int _idleWriters;
+    // Idle writers, a stack (LIFO), each waiting on its own semaphore.
+    private int[] _idle = [];
+    private int _idleCount;
+    private SemaphoreSlim[] _wakes = [];
     private int _busyWriters;
 
     private bool _writersStopping;
@@ -59,10 +62,28 @@ public sealed partial class MessageSpool
         int n = Math.Clamp(_options.Writers, 1, 64);
         _writers = new Thread[n];
         _busySince = new long[n];
+        _idle = new int[n];
+        _wakes = new SemaphoreSlim[n];
+        for (int i = 0; i < n; i++) _wakes[i] = new SemaphoreSlim(0);
         for (int i = 0; i < n; i++)
         {
             _writers[i] = new Thread(WriterLoop) { IsBackground = true, Name = "spool writer" };
             _writers[i].Start(i);
+        }
+    }
+
+    // A writer whose wait timed out: off the idle stack, unless Enqueue popped it meanwhile (its wake then
+    // comes, or came, and the next wait returns at once: a look at an empty queue, harmless).
+    private void LeaveIdle(int me)
+    {
+        lock (_queueGate)
+        {
+            for (int i = 0; i < _idleCount; i++)
+            {
+                if (_idle[i] != me) continue;
+                _idle[i] = _idle[--_idleCount];
+                return;
+            }
         }
     }
 
@@ -71,7 +92,7 @@ public sealed partial class MessageSpool
         lock (_queueGate)
         {
             _writersStopping = true;
-            Monitor.PulseAll(_queueGate);
+            foreach (var wake in _wakes) wake.Release();
         }
         foreach (var t in _writers)
         {
@@ -102,7 +123,13 @@ public sealed partial class MessageSpool
                 // Another write in flight only when none is, or when enough commits wait to fill one: every write
                 // costs a system call, an interrupt and a wakeup, and on this 2-core machine CPU, not the disk,
                 // sets the pace (SpoolOptions.WakeThreshold has the figures).
-                if (_idleWriters > 0 && (_busyWriters == 0 || _queue.Count >= _options.WakeThreshold)) Monitor.Pulse(_queueGate);
+                if (_idleCount > 0 && (_busyWriters == 0 || _queue.Count >= _options.WakeThreshold))
+                {
+                    // The writer that went idle last: its stack and caches are warm, and at low load one thread
+                    // carries every commit (Monitor.Pulse woke the longest idle, a different cold thread each time;
+                    // dot-to-250 p99 at one session 2.2 to 3.5 ms against 0.9 to 1.9 for the old flusher).
+                    _wakes[_idle[--_idleCount]].Release();
+                }
                 return;
             }
         }
@@ -120,17 +147,20 @@ public sealed partial class MessageSpool
         var run = new RunBuffer();
         while (true)
         {
-            lock (_queueGate)
+            while (true)
             {
-                while (_queue.Count == 0)
+                lock (_queueGate)
                 {
+                    if (_queue.Count > 0)
+                    {
+                        (_queue, batch) = (batch, _queue);
+                        _busyWriters++;
+                        break;
+                    }
                     if (_writersStopping) return;
-                    _idleWriters++;
-                    Monitor.Wait(_queueGate, _options.HeartbeatPeriodMs);
-                    _idleWriters--;
+                    _idle[_idleCount++] = me;
                 }
-                (_queue, batch) = (batch, _queue);
-                _busyWriters++;
+                if (!_wakes[me].Wait(_options.HeartbeatPeriodMs)) LeaveIdle(me);
             }
             Volatile.Write(ref _busySince[me], Stopwatch.GetTimestamp());
             // Sorted before any is finished: a finished message may go back to the pool and start again.
