@@ -35,6 +35,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     private readonly Lock _poolGate = new();
     private long _idCounter = Random.Shared.Next(1 << 20);
     internal readonly SpoolBuffers Buffers;
+    internal ISpoolObserver? Observer => _options.Observer;
     /// <summary>Unwritten region bytes at which a message starts streaming to its segment: four chunks (128 KiB by
     /// default), at most half a segment. Below it a message is written whole at its commit.</summary>
     internal readonly long StreamThreshold;

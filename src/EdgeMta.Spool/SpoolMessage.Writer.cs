@@ -85,6 +85,7 @@ public sealed unsafe partial class SpoolMessage
     {
         var segment = _segment;
         bool answered = Complete(result);
+        if (answered && result == CommitResult.Committed && segment is not null) _spool.Observer?.OnCommitted(segment.Sequence, _offset, _id);
         if (segment is not null && firstBlock != null && _headersFilled && (result != CommitResult.Committed || !answered))
         {
             // The client heard 4xx (a failed write or sync, or the deadline) and will send again: the bytes may be

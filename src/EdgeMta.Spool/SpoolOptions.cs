@@ -64,6 +64,8 @@ public sealed record SpoolOptions
     /// before it), on the thread that met it: a writer, the segment supply or the deadline timer. The host logs it,
     /// so the errno is on record even when every refusal then comes at MAIL. Must not block.</summary>
     public Action<int>? StorageFailing { get; init; }
+    /// <summary>Told of each record once it is durable, on the writer thread (ISpoolObserver: the delivery agent).</summary>
+    public ISpoolObserver? Observer { get; init; }
     /// <summary>Tests only: the file I/O seam (power-loss and fault simulation).</summary>
     internal SpoolIo? Io { get; init; }
     /// <summary>An idle writer and the segment supply wake this often. One wakeup a second costs nothing
