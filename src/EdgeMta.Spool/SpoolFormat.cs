@@ -38,9 +38,13 @@ internal static class SpoolFormat
     // ---- segment header: magic u64, version u32, header size u32, salt u64, sequence u64, length u64,
     //      created unix ms i64, reserved, crc32c of bytes 0..59 at 60.
     public static void WriteSegmentHeader(Span<byte> h, ulong salt, long sequence, long length, long createdMs)
+        => WriteSegmentHeader(h, salt, sequence, length, createdMs, SegmentMagic);
+
+    /// <summary>The same header with another magic: a delivery journal file's is `EMJRNL01` (FORMAT.md).</summary>
+    public static void WriteSegmentHeader(Span<byte> h, ulong salt, long sequence, long length, long createdMs, ulong magic)
     {
         h[..SegmentHeaderSize].Clear();
-        BinaryPrimitives.WriteUInt64LittleEndian(h, SegmentMagic);
+        BinaryPrimitives.WriteUInt64LittleEndian(h, magic);
         BinaryPrimitives.WriteUInt32LittleEndian(h[8..], Version);
         BinaryPrimitives.WriteUInt32LittleEndian(h[12..], SegmentHeaderSize);
         BinaryPrimitives.WriteUInt64LittleEndian(h[16..], salt);
@@ -51,10 +55,13 @@ internal static class SpoolFormat
     }
 
     public static bool TryReadSegmentHeader(ReadOnlySpan<byte> h, out ulong salt, out long sequence, out long length)
+        => TryReadSegmentHeader(h, SegmentMagic, out salt, out sequence, out length);
+
+    public static bool TryReadSegmentHeader(ReadOnlySpan<byte> h, ulong magic, out ulong salt, out long sequence, out long length)
     {
         salt = 0; sequence = 0; length = 0;
         if (h.Length < SegmentHeaderSize) return false;
-        if (BinaryPrimitives.ReadUInt64LittleEndian(h) != SegmentMagic) return false;
+        if (BinaryPrimitives.ReadUInt64LittleEndian(h) != magic) return false;
         if (BinaryPrimitives.ReadUInt32LittleEndian(h[8..]) != Version) return false;
         if (BinaryPrimitives.ReadUInt32LittleEndian(h[60..]) != Crc32C.Compute(h[..60])) return false;
         salt = BinaryPrimitives.ReadUInt64LittleEndian(h[16..]);

@@ -116,3 +116,67 @@ public class JournalTests
         Assert.Equal(RecipientState.Deferred, fold.Find("01M96ABCDEFGHJKM")!.Recipient(0).State);
     }
 }
+
+public class JournalReaderTests
+{
+    private const ulong Salt = 0x0BAD_F00D_1234_5679;
+
+    private static JournalRecord Rec(JournalRecordType type, string id, ushort rcpt = 0, long next = 0)
+        => new(type, 3, 512, id, rcpt, 1, 250, 2, 0, 0, false, 1_765_000_000_000, next);
+
+    private static byte[] JournalFile(long sequence, int slots, Action<byte[]> fill)
+    {
+        byte[] file = new byte[SpoolFormat.SegmentHeaderSize + slots * JournalRecord.Size];
+        SpoolFormat.WriteSegmentHeader(file, Salt, sequence, file.Length, 1_765_000_000_000, JournalReader.Magic);
+        fill(file);
+        return file;
+    }
+
+    private static int At(int slot) => SpoolFormat.SegmentHeaderSize + slot * JournalRecord.Size;
+
+    [Fact]
+    public void RecordsFoldInFileAndOffsetOrderAndDamageIsCountedAndSkipped()
+    {
+        using var dir = new TempDir();
+        string journal = Path.Combine(dir.Path, JournalReader.DirectoryName);
+        Directory.CreateDirectory(journal);
+        File.WriteAllBytes(Path.Combine(journal, "0000000000000001.jnl"), JournalFile(1, 8, f =>
+        {
+            Rec(JournalRecordType.Hold, "A000000000000001", JournalRecord.WholeMessage).Write(f.AsSpan(At(0)), Salt, At(0));
+            // slot 1 stays zero: a neighbour's write that never reached the disk
+            Rec(JournalRecordType.Deferred, "A000000000000001", next: 9000).Write(f.AsSpan(At(2)), Salt, At(2));
+            Rec(JournalRecordType.Delivered, "B000000000000002").Write(f.AsSpan(At(3)), Salt, At(3));
+            f[At(3) + 20] ^= 0x40;   // damaged: B's record does not count
+            Rec(JournalRecordType.Delivered, "C000000000000003").Write(f.AsSpan(At(4)), Salt, At(5));   // written at another place
+        }));
+        File.WriteAllBytes(Path.Combine(journal, "0000000000000002.jnl"), JournalFile(2, 4, f =>
+        {
+            Rec(JournalRecordType.Release, "A000000000000001", JournalRecord.WholeMessage).Write(f.AsSpan(At(0)), Salt, At(0));
+        }));
+        byte[] bad = JournalFile(3, 2, _ => { });
+        bad[5] ^= 1;
+        File.WriteAllBytes(Path.Combine(journal, "0000000000000003.jnl"), bad);
+
+        var fold = new JournalFold();
+        var report = JournalReader.Read(dir.Path, fold);
+        Assert.Equal(2, report.Files);
+        Assert.Equal(3, report.Records);
+        Assert.Equal(2, report.Damaged);
+        Assert.Single(report.BadFiles);
+        var a = fold.Find("A000000000000001")!;
+        Assert.False(a.Held);   // held in file 1, released in file 2: the order of the files counts
+        Assert.Equal(RecipientState.Deferred, a.Recipient(0).State);
+        Assert.Equal(9000, a.Recipient(0).NextAttemptUnixMs);
+        Assert.Null(fold.Find("B000000000000002"));
+        Assert.Null(fold.Find("C000000000000003"));
+    }
+
+    [Fact]
+    public void NoJournalIsAnEmptyFold()
+    {
+        using var dir = new TempDir();
+        var fold = new JournalFold();
+        Assert.Equal(0, JournalReader.Read(dir.Path, fold).Files);
+        Assert.Equal(0, fold.Count);
+    }
+}
