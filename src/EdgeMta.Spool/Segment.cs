@@ -60,9 +60,12 @@ internal sealed unsafe class Segment
     /// <summary>Creates, pre-allocates (and with <paramref name="writeZeros"/> writes through) a new segment,
     /// its header and name durable before it returns. Blocking: never on a socket thread. 0 or an errno.</summary>
     public static int TryCreate(SpoolIo io, string directory, long sequence, long length, bool writeZeros, out Segment? segment)
+        => TryCreate(io, System.IO.Path.Combine(directory, SpoolFormat.SegmentFileName(sequence)), directory, sequence, length, writeZeros, SpoolFormat.SegmentMagic, out segment);
+
+    /// <summary>The same for any file with a segment's header layout under <paramref name="magic"/> (a journal file).</summary>
+    public static int TryCreate(SpoolIo io, string path, string directory, long sequence, long length, bool writeZeros, ulong magic, out Segment? segment)
     {
         segment = null;
-        string path = System.IO.Path.Combine(directory, SpoolFormat.SegmentFileName(sequence));
         int err = io.Create(path, out int fd, out bool direct);
         if (err != 0) return err;
         err = io.Allocate(fd, 0, 0, length);
@@ -77,7 +80,7 @@ internal sealed unsafe class Segment
             // The header goes out as a whole block, its other bytes zero; with the zeros, one fdatasync.
             byte* block = (byte*)NativeMemory.AlignedAlloc(Block, BufferAlign);
             NativeMemory.Clear(block, Block);
-            SpoolFormat.WriteSegmentHeader(new Span<byte>(block, SpoolFormat.SegmentHeaderSize), salt, sequence, length, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            SpoolFormat.WriteSegmentHeader(new Span<byte>(block, SpoolFormat.SegmentHeaderSize), salt, sequence, length, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), magic);
             var header = new LibC.IoVec { Base = block, Length = Block };
             err = io.Write(fd, &header, 1, 0, sync: false);
             NativeMemory.AlignedFree(block);

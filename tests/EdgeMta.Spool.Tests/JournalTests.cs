@@ -180,3 +180,58 @@ public class JournalReaderTests
         Assert.Equal(0, fold.Count);
     }
 }
+
+public class DeliveryJournalTests
+{
+    private static JournalRecord Rec(JournalRecordType type, int n, ushort rcpt = 0)
+        => new(type, 1, 512, $"Q{n:D15}", rcpt, 1, 250, 2, 0, 0, false, 1_765_000_000_000 + n, 0);
+
+    [Fact]
+    public async Task RecordsAppendedFromManyThreadsAcrossFilesAllReadBack()
+    {
+        using var dir = new TempDir();
+        // 8 KiB files: 120 slots each after the first block, so 8 x 60 records roll over several files.
+        using (var journal = DeliveryJournal.Open(dir.Path, fileSize: 8 << 10))
+        {
+            var tasks = Enumerable.Range(0, 8).Select(t => Task.Run(() =>
+            {
+                for (int i = 0; i < 60; i++)
+                {
+                    int n = t * 1000 + i;
+                    Assert.Equal(0, journal.Append([Rec(JournalRecordType.Deferred, n), Rec(JournalRecordType.Delivered, n)]));
+                }
+            })).ToArray();
+            await Task.WhenAll(tasks);
+        }
+        var fold = new JournalFold();
+        var report = JournalReader.Read(dir.Path, fold);
+        Assert.True(report.Files > 1, "the files rolled over");
+        Assert.Equal(0, report.Damaged);
+        Assert.Equal(8 * 60 * 2, report.Records);
+        for (int t = 0; t < 8; t++)
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                Assert.Equal(RecipientState.Delivered, fold.Find($"Q{t * 1000 + i:D15}")!.Recipient(0).State);
+            }
+        }
+    }
+
+    [Fact]
+    public void AJournalNoRecordWentIntoLeavesNoFileAndAReopenStartsANewOne()
+    {
+        using var dir = new TempDir();
+        DeliveryJournal.Open(dir.Path).Dispose();
+        Assert.Empty(Directory.GetFiles(Path.Combine(dir.Path, JournalReader.DirectoryName)));
+        using (var journal = DeliveryJournal.Open(dir.Path)) Assert.Equal(0, journal.Append([Rec(JournalRecordType.Hold, 1, JournalRecord.WholeMessage)]));
+        using (var journal = DeliveryJournal.Open(dir.Path)) Assert.Equal(0, journal.Append([Rec(JournalRecordType.Release, 1, JournalRecord.WholeMessage)]));
+        var fold = new JournalFold();
+        Assert.Equal(2, JournalReader.Read(dir.Path, fold).Files);
+        Assert.False(fold.Find("Q000000000000001")!.Held);
+        // The unused end of each file was given back.
+        foreach (string f in Directory.GetFiles(Path.Combine(dir.Path, JournalReader.DirectoryName)))
+        {
+            Assert.Equal(4L << 20, new FileInfo(f).Length);
+        }
+    }
+}
