@@ -9,6 +9,8 @@ public sealed class BounceInputTests
     public static TheoryData<string, BounceEnvelope, BounceRecipient[], string> Refused => new()
     {
         { "null sender", Envelope(sender: ""), [Failed()], MessageId },
+        { "default envelope", default, [Failed()], MessageId },
+        { "default recipient", Envelope(), [default], MessageId },
         { "sender with a space", Envelope(sender: "a b@example.org"), [Failed()], MessageId },
         { "sender with CRLF", Envelope(sender: "a@example.org\r\nBcc: x@y"), [Failed()], MessageId },
         { "8-bit sender without SMTPUTF8", Envelope(sender: "zoë@example.org"), [Failed()], MessageId },
