@@ -2,6 +2,7 @@
 // NeedMore; the fuzz against a slow reference is in SmtpReplyParserFuzzTests.
 using System.Text;
 using EdgeMta.Delivery;
+using EdgeMta.TestKit;
 
 namespace EdgeMta.Delivery.Tests;
 
@@ -180,5 +181,29 @@ public class SmtpReplyParserTests
         Assert.Equal(ReplyParseStatus.Complete, SmtpReplyParser.TryParse(bytes, out var reply, out _, out _));
         Assert.Equal(bytes.AsSpan(4, bytes.Length - 6).ToArray(), reply.FirstLine.ToArray());
         Assert.Equal(bytes, reply.Raw.ToArray());
+    }
+
+    private static readonly byte[] EhloReply = Encoding.ASCII.GetBytes(
+        "250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n"
+        + "550 5.1.1 <x@example.net> User unknown\r\n");
+
+    [Fact]
+    public void FramesAndReadsRepliesWithoutAllocating()
+    {
+        long bytes = Allocations.SteadyStateBytes(() =>
+        {
+            var input = EhloReply.AsSpan();
+            int total = 0;
+            while (SmtpReplyParser.TryParse(input, out var reply, out int consumed, out _) == ReplyParseStatus.Complete)
+            {
+                foreach (var line in reply.Lines)
+                    total += line.Length;
+                total += reply.Enhanced.Detail + reply.FirstLineAfterEnhancedCode.Length;
+                input = input[consumed..];
+            }
+
+            Assert.True(total > 0);
+        });
+        Assert.Equal(0, bytes);
     }
 }
