@@ -251,6 +251,20 @@ public static class SmtpReplyParser
         return line.Length >= MaxLineLength ? Fail(ReplyError.LineTooLong, out error) : ReplyParseStatus.NeedMore;
     }
 
+    /// <summary>The reason in words, for the reason= field of a log line (docs/DELIVERY.md, "Log lines").</summary>
+    public static string Describe(ReplyError error) => error switch
+    {
+        ReplyError.None => "no error",
+        ReplyError.LineTooLong => "reply line over 512 octets",
+        ReplyError.BareLineFeed => "reply line ends in LF without CR",
+        ReplyError.BareCarriageReturn => "CR without LF in a reply",
+        ReplyError.BadCode => "reply does not start with a code 200-559",
+        ReplyError.BadSeparator => "reply code followed by neither space nor '-'",
+        ReplyError.CodeMismatch => "multi-line reply changes its code",
+        ReplyError.TooManyLines => "reply of more than 100 lines",
+        _ => "unknown reply error",
+    };
+
     private static ReplyParseStatus Fail(ReplyError reason, out ReplyError error)
     {
         error = reason;

@@ -206,4 +206,16 @@ public class SmtpReplyParserTests
         });
         Assert.Equal(0, bytes);
     }
+
+    [Fact]
+    public void DescribesEveryErrorInItsOwnWords()
+    {
+        var seen = new HashSet<string>();
+        foreach (var error in Enum.GetValues<ReplyError>())
+        {
+            string text = SmtpReplyParser.Describe(error);
+            Assert.NotEqual("unknown reply error", text);
+            Assert.True(seen.Add(text), $"{error} shares its words");
+        }
+    }
 }
