@@ -99,6 +99,8 @@ public sealed class StorageFaultTests(FaultFsMount fs, ITestOutputHelper output)
             // the background already knows); wherever it is, it is 451 4.3.0.
             SmtpReply refused = await TryWholeMessageAsync(c, "Subject: on a read-only disk");
             Assert.True(refused.Code == 451 && refused.Enhanced == "4.3.0", $"The first message on a read-only spool: 451 4.3.0, got `{refused}`\n{c.Transcript}");
+            // Refused at DATA, the envelope stays open (docs/PROTOCOL.md): a client sends RSET, as Postfix does.
+            await c.CommandAsync("RSET", 250);
             for (int i = 0; i < 8; i++)   // 4 s of the 5 s failing window (SpoolOptions.FailingWindowMs)
             {
                 await c.CommandAsync("MAIL FROM:<a@example.net>", 451, "4.3.0");

@@ -20,7 +20,7 @@ public class SegmentSupplyTests
         {
             Assert.Equal(CommitResult.Failed, (await TestSpools.Write(spool, i, 100)).Result);
         }
-        // 50 refusals within the first backoff steps (100, 200, 400 ms ...): a handful of attempts, not 50.
+        // 50 refusals within the first backoff steps (1, 2, 4 s): a handful of attempts, not 50.
         Assert.InRange(Volatile.Read(ref attempts), 1, 10);
         Assert.Equal(SpoolReadiness.Failing, spool.Readiness);
 
