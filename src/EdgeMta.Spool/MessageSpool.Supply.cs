@@ -25,10 +25,6 @@ public sealed partial class MessageSpool
     private int _backoffMs = FirstBackoffMs;
     private bool _roomCheckWanted = true;
     private Thread? _supply;
-    private long _segmentsCreated;
-
-    /// <summary>Segments created since start (the spare ones included), for the churn tests and the metrics.</summary>
-    public long SegmentsCreated => Interlocked.Read(ref _segmentsCreated);
 
     private void StartSupply()
     {
@@ -73,7 +69,6 @@ public sealed partial class MessageSpool
         if (err == 0)
         {
             err = Segment.TryCreate(Io, _directory, Interlocked.Increment(ref _nextSequence) - 1, _options.SegmentSize, writeZeros: true, out fresh);
-            Interlocked.Increment(ref _segmentsCreated);
         }
         NoteStorageError(err);
         lock (_gate)
@@ -113,7 +108,6 @@ public sealed partial class MessageSpool
             long size = (Segment.Block + length + 4095) & ~4095L;
             int e = InjectCreateError?.Invoke() ?? 0;
             if (e == 0) e = Segment.TryCreate(Io, _directory, Interlocked.Increment(ref _nextSequence) - 1, size, writeZeros: false, out segment);
-            Interlocked.Increment(ref _segmentsCreated);
             NoteStorageError(e);
             if (e != 0) return e;
             segment!.Tail = offset + length;

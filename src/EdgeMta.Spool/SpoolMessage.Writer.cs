@@ -112,7 +112,7 @@ public sealed unsafe partial class SpoolMessage
                 return false;
             }
             _jobQueued = false;
-            ReleaseLocked();
+            Release();
             return true;
         }
     }
@@ -134,7 +134,7 @@ public sealed unsafe partial class SpoolMessage
                     _segment?.Release();
                     _segment = null;
                     _jobQueued = false;
-                    ReleaseLocked();
+                    Release();
                     return false;
                 }
                 from = _written;

@@ -238,7 +238,7 @@ public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
                 _phase = Phase.Idle;
                 Interlocked.Exchange(ref _completed, 1);
                 _spool.StopWaiting(this);
-                ReleaseLocked();
+                Release();
                 return new ValueTask<CommitResult>(result);
             }
             _phase = Phase.Committing;
@@ -259,13 +259,8 @@ public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
             _phase = Phase.Idle;
             _resume = null;   // the connection is going: a writer catching up must not resume it
             _spool.StopWaiting(this);
-            ReleaseLocked();
+            Release();
         }
-    }
-
-    private void ReleaseLocked()
-    {
-        if (Interlocked.Decrement(ref _holds) == 0) Recycle();
     }
 
     private void Release()
