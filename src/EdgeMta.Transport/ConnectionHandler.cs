@@ -48,6 +48,14 @@ public enum HandlerStatus
     /// with a certificate configured; anywhere else it faults the connection.
     /// </summary>
     StartTls,
+
+    /// <summary>
+    /// Outbound connections only (<see cref="IOutboundHandler"/>): send what was written, and once all of it has
+    /// left call <see cref="IOutboundHandler.OnWritable"/> for more, without offering input in between (input
+    /// that arrives meanwhile is kept and offered after a callback answers Continue). For message data longer
+    /// than <see cref="TransportOptions.MaxOutputBytes"/>: write a chunk, answer WriteMore, write the next.
+    /// </summary>
+    WriteMore,
 }
 
 /// <summary>Why the transport turned a connection away at accept.</summary>
