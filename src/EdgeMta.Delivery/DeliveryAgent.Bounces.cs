@@ -14,6 +14,7 @@ public sealed partial class DeliveryAgent
     private static readonly TimeSpan BounceRetry = TimeSpan.FromSeconds(30);
     private readonly BounceComposer _composer;
     private readonly Queue<QueueEntry> _bounceDue = new();
+    private readonly Queue<Attempt> _relayedDue = new();
     private long _bounceRetryAt;
     private long _messageIds;
 
@@ -76,34 +77,114 @@ public sealed partial class DeliveryAgent
                 lock (_gate) TryReleaseLocked(entry);
                 return true;
             }
-            string? ret = message.Parameter(message.MailParameters, "RET");
-            var envelope = new BounceEnvelope(message.Sender, message.Parameter(message.MailParameters, "ENVID"),
-                ret is null ? DsnReturn.Unspecified : ret.Equals("HDRS", StringComparison.OrdinalIgnoreCase) ? DsnReturn.Headers : DsnReturn.Full,
-                message.Parameter(message.MailParameters, "SMTPUTF8") is not null, DateTimeOffset.FromUnixTimeMilliseconds(entry.ArrivalUnixMs));
-            var output = new ArrayBufferWriter<byte>(4096 + Math.Min(message.DataLength, BounceComposer.FullReturnLimit * 2));
-            if (!_composer.TryWrite(envelope, message.Data.Span, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(recipients), output, out string? error))
+            var result = SpoolNotice(entry, message, recipients, out string? bounceId, out string? error);
+            if (error is not null)
             {
                 // Nothing can be said to this sender (a malformed address): the failure stands, logged, no notice.
                 _events.Trouble($"delivery: no bounce for {entry.QueueId}: {error}");
                 return JournalBounceQueued(entry, reported, 0, null);
             }
-            var spooled = _spool!.Begin("127.0.0.1"u8, System.Text.Encoding.ASCII.GetBytes(_options.Hostname), default, default);
-            string bounceId = System.Text.Encoding.ASCII.GetString(spooled.QueueId);
-            spooled.AddRecipient(message.Slice(message.ReversePath).Span, default);
-            spooled.Append(output.WrittenSpan);
-            var pending = spooled.CommitAsync();
-            var result = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
             if (result != CommitResult.Committed)
             {
                 _events.Trouble($"delivery: bounce for {entry.QueueId} not spooled ({result}); tried again in {BounceRetry.TotalSeconds:0} s");
                 return false;
             }
-            return JournalBounceQueued(entry, reported, 1, (bounceId, message.Sender));
+            return JournalBounceQueued(entry, reported, 1, (bounceId!, message.Sender));
         }
         finally
         {
             message.Return();
         }
+    }
+
+    /// <summary>Composes a notice (failed, delayed or relayed) about <paramref name="recipients"/> and commits it to
+    /// the spool: MAIL FROM:&lt;&gt;, RCPT TO: the original sender (docs/DELIVERY.md "Bounces").</summary>
+    private CommitResult SpoolNotice(QueueEntry entry, LoadedMessage message, List<BounceRecipient> recipients, out string? noticeId, out string? error)
+    {
+        noticeId = null;
+        string? ret = message.Parameter(message.MailParameters, "RET");
+        var envelope = new BounceEnvelope(message.Sender, message.Parameter(message.MailParameters, "ENVID"),
+            ret is null ? DsnReturn.Unspecified : ret.Equals("HDRS", StringComparison.OrdinalIgnoreCase) ? DsnReturn.Headers : DsnReturn.Full,
+            message.Parameter(message.MailParameters, "SMTPUTF8") is not null, DateTimeOffset.FromUnixTimeMilliseconds(entry.ArrivalUnixMs));
+        var output = new ArrayBufferWriter<byte>(4096 + Math.Min(message.DataLength, BounceComposer.FullReturnLimit * 2));
+        if (!_composer.TryWrite(envelope, message.Data.Span, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(recipients), output, out error))
+        {
+            return CommitResult.Failed;
+        }
+        var spooled = _spool!.Begin("127.0.0.1"u8, System.Text.Encoding.ASCII.GetBytes(_options.Hostname), default, default);
+        noticeId = System.Text.Encoding.ASCII.GetString(spooled.QueueId);
+        spooled.AddRecipient(message.Slice(message.ReversePath).Span, default);
+        spooled.Append(output.WrittenSpan);
+        var pending = spooled.CommitAsync();
+        return pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+    }
+
+    /// <summary>--delay-warning: one "delayed" notice per message (RFC 3464 Action: delayed) when NOTIFY allows it.
+    /// Kept in memory only: after a restart a message may warn once more, which tells the sender nothing false.</summary>
+    private void SendDelayNotices()
+    {
+        while (true)
+        {
+            QueueEntry entry;
+            lock (_gate)
+            {
+                if (!_scheduler.TryTakeDelayWarning(out entry)) return;
+                entry.DelayNoticeSent = true;
+            }
+            var message = Load(entry);
+            if (message is null) continue;
+            var recipients = new List<BounceRecipient>();
+            DateTimeOffset now = _clock.GetUtcNow();
+            lock (_gate)
+            {
+                for (int r = 0; r < entry.Recipients.Length; r++)
+                {
+                    var rcpt = entry.Recipients[r];
+                    if (rcpt.IsFinal || !BouncePolicy.ShouldNotify(message.Sender, NotifyOf(message, r), DsnAction.Delayed)) continue;
+                    recipients.Add(new BounceRecipient(message.Recipient(r), message.Parameter(message.Parameters[r], "ORCPT"), DsnAction.Delayed,
+                        StatusOf(rcpt.LastReply ?? "", rcpt.Code == 0 ? (ushort)400 : rcpt.Code), rcpt.Code != 0 ? _hops[0].Name : null, rcpt.LastReply, now));
+                }
+            }
+            if (recipients.Count > 0 && SpoolNotice(entry, message, recipients, out string? id, out _) == CommitResult.Committed)
+            {
+                _events.Bounce(id!, entry.QueueId, message.Sender);
+            }
+            message.Return();
+        }
+    }
+
+    /// <summary>A "relayed" notice (RFC 3464 Action: relayed) for recipients delivered to a hop without DSN while the
+    /// sender asked NOTIFY=SUCCESS (docs/DELIVERY.md): best effort, from the attempt's own copy of the message.</summary>
+    private void SendRelayedNotices()
+    {
+        while (true)
+        {
+            Attempt a;
+            lock (_gate)
+            {
+                if (!_relayedDue.TryDequeue(out a!)) return;
+            }
+            try
+            {
+                SendRelayedNotice(a.Entry, a.Message, a.Relayed, _hops[a.Hop].Name);
+            }
+            finally
+            {
+                a.Message.Return();
+            }
+        }
+    }
+
+    private void SendRelayedNotice(QueueEntry entry, LoadedMessage message, List<int> relayed, string relay)
+    {
+        var recipients = new List<BounceRecipient>();
+        DateTimeOffset now = _clock.GetUtcNow();
+        foreach (int r in relayed)
+        {
+            recipients.Add(new BounceRecipient(message.Recipient(r), message.Parameter(message.Parameters[r], "ORCPT"), DsnAction.Relayed,
+                "2.0.0", relay, entry.Recipients[r].LastReply, now));
+        }
+        if (SpoolNotice(entry, message, recipients, out string? id, out _) == CommitResult.Committed) _events.Bounce(id!, entry.QueueId, message.Sender);
     }
 
     private bool JournalBounceQueued(QueueEntry entry, List<int> reported, long reference, (string Id, string To)? bounce)

@@ -29,6 +29,7 @@ public sealed partial class DeliveryAgent
                     rcpt.Code = o.Code;
                     rcpt.LastReply = reply;
                     a.Finalized.Add(r);
+                    if (o.RelayedWithoutDsn) a.Relayed.Add(r);
                     records.Add(Record(JournalRecordType.Delivered, entry, r, rcpt.Attempts, o.Code, o.Status, false, now, 0));
                     _events.Delivered(entry.QueueId, address, hop.Name, reply, (now - entry.ArrivalUnixMs) / 1000.0, entry.Attempts + 1);
                     break;
@@ -128,7 +129,8 @@ public sealed partial class DeliveryAgent
                 _bounceDue.Enqueue(entry);
                 _wake = true;
             }
-            a.Message.Return();
+            if (a.Relayed.Count > 0 && !a.JournalFailed) _relayedDue.Enqueue(a);
+            else a.Message.Return();
             TryReleaseLocked(entry);
             _wake = true;
             Monitor.Pulse(_gate);

@@ -32,6 +32,7 @@ public sealed partial class DeliveryAgent
         public readonly List<int> Todo = new();
         public readonly List<int> Finalized = new();
         public readonly List<(int Index, string Reply)> Deferred = new();
+        public readonly List<int> Relayed = new();
         public readonly RelayTransaction Transaction = new();
         public int[] Map = [];
         public bool Retried452;

@@ -129,6 +129,8 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
         ExpireDue();
         StartDue();
         ComposeBounces();
+        SendDelayNotices();
+        SendRelayedNotices();
         DeleteEmptySegments();
         lock (_gate)
         {
