@@ -82,7 +82,7 @@ public sealed partial class DeliveryAgent
             {
                 // Nothing can be said to this sender (a malformed address): the failure stands, logged, no notice.
                 _events.Trouble($"delivery: no bounce for {entry.QueueId}: {error}");
-                return JournalBounceQueued(entry, reported, 0, null);
+                return JournalBounceQueued(entry, reported, 2, null);
             }
             if (result != CommitResult.Committed)
             {
