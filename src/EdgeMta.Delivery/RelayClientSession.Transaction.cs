@@ -65,10 +65,12 @@ public sealed partial class RelayClientSession
     /// <summary>True when commands were written; false when the transaction was decided here and completed.</summary>
     private bool Begin(RelayTransaction transaction, IBufferWriter<byte> output)
     {
-        _tx = transaction;
-        _recipients = transaction.Recipients.Count;
-        if (transaction.RecipientParameters.Count < _recipients || transaction.Outcomes.Length < _recipients)
+        int recipients = transaction.Recipients.Count;
+        // The agent's mistake, not the next hop's: the transport closes this connection and reports it.
+        if (transaction.RecipientParameters.Count < recipients || transaction.Outcomes.Length < recipients)
             throw new InvalidOperationException("A relay transaction needs parameters and an outcome per recipient (RelayTransaction.Reset).");
+        _tx = transaction;
+        _recipients = recipients;
         _mailAccepted = false;
         _replyIndex = 0;
         _acceptedCount = 0;
