@@ -139,7 +139,7 @@ public sealed partial class RelayClientSession
     {
         string where = PhaseName();
         Abandon(why);
-        End(SessionEnd.Broken, why == Lost.TimedOut ? $"timed out {where}" : $"bad reply {where}: {detail}");
+        End(EndBeforeGreeting(), why == Lost.TimedOut ? $"timed out {where}" : $"bad reply {where}: {detail}");
         return CloseNow();
     }
 
@@ -175,6 +175,10 @@ public sealed partial class RelayClientSession
         _inData = false;
         _work.Completed(tx);
     }
+
+    /// <summary>Broken is for a dialogue that had begun (RelayTransaction.cs); a hop that never greets is as
+    /// dead as one that refuses (docs/DELIVERY.md "The next hop as a whole").</summary>
+    private SessionEnd EndBeforeGreeting() => _phase == Phase.Greeting ? SessionEnd.Refused : SessionEnd.Broken;
 
     private void End(SessionEnd end, string reason)
     {

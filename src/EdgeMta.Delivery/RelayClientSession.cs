@@ -15,8 +15,8 @@
 // outcome needs it, and the last one is kept while the server repeats it).
 //
 // How it fails: every reply that breaks RFC 5321 §4.2 (SmtpReplyParser), a timeout or a lost connection ends
-// the session as Broken with the transaction's open recipients Deferred; nothing throws out of a callback for
-// anything the next hop sends.
+// the session as Broken (Refused while no greeting has come: the hop is as dead as one that refuses) with the
+// transaction's open recipients Deferred; nothing throws out of a callback for anything the next hop sends.
 using System.Buffers;
 using System.Net.Security;
 using System.Net.Sockets;
@@ -189,7 +189,7 @@ public sealed partial class RelayClientSession : IOutboundHandler
             return;
         string where = PhaseName();
         Abandon(Lost.Closed);
-        End(SessionEnd.Broken, $"connection lost {where}");
+        End(EndBeforeGreeting(), $"connection lost {where}");
         _phase = Phase.Closed;
     }
 

@@ -162,13 +162,24 @@ public class RelayClientSessionLifecycleTests
     }
 
     [Fact]
-    public void AGreetingTimeoutEndsTheSessionWithNoTransactionTaken()
+    public void AGreetingTimeoutIsARefusalWithNoTransactionTaken()
     {
         using var h = Open(Options() with { GreetingTimeout = TimeSpan.FromSeconds(5) }, To(Message, "a@x.net"));
-        h.Clock.Advance(TimeSpan.FromSeconds(7));
-        Assert.Equal((SessionEnd.Broken, "timed out waiting for the greeting"), h.Work.End());
+        h.Clock.Advance(TimeSpan.FromSeconds(4));
+        Assert.Empty(h.Work.Ends);
+        h.Clock.Advance(TimeSpan.FromSeconds(3));
+        Assert.Equal((SessionEnd.Refused, "timed out waiting for the greeting"), h.Work.End());
         Assert.Equal(0, h.Work.TryNextCalls);
         Assert.Empty(h.Work.Completed);
+    }
+
+    [Fact]
+    public void AConnectionLostBeforeTheGreetingIsARefusal()
+    {
+        using var h = Open(Options(), To(Message, "a@x.net"));
+        h.Connection.Disconnect();
+        Assert.Equal((SessionEnd.Refused, "connection lost waiting for the greeting"), h.Work.End());
+        Assert.Equal(0, h.Work.TryNextCalls);
     }
 
     [Fact]
