@@ -1,6 +1,6 @@
 // The command tree of PROTOCOL.md's command-line contract: `edgemta [serve] [flags]`, the `spool`
-// operator commands, --help and --version. Exit codes: 0 done, 1 failure (or damage found by verify),
-// 2 a bad command line.
+// operator commands, the `queue` commands (docs/DELIVERY.md, QueueCommand.cs), --help and --version.
+// Exit codes: 0 done, 1 failure (or damage found by verify; for queue: an id not found), 2 a bad command line.
 using System.CommandLine;
 using EdgeMta.Spool;
 
@@ -24,6 +24,7 @@ internal static class HostCommands
         root.Subcommands.Add(serve);
 
         root.Subcommands.Add(SpoolCommand());
+        root.Subcommands.Add(QueueCommand.Build());
         return root;
     }
 
