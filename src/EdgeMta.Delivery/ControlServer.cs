@@ -209,9 +209,21 @@ public sealed class ControlServer : IAsyncDisposable
                 sent += n;
             }
             client.Shutdown(SocketShutdown.Send);
+            DiscardUnread(client);
         }
         catch (OperationCanceledException) { }   // a client that does not read: closed, the server goes on
         catch (SocketException) { }              // a client that went away
+    }
+
+    // A socket closed with bytes unread resets the connection (unix(7), as TCP does), and the client may lose the
+    // answer before reading it: what it sent and we did not take (past the line, or when a deadline cut the read
+    // short) is read and dropped first. At most one request's worth: a client still sending more is cut off.
+    private static void DiscardUnread(Socket client)
+    {
+        int available = Math.Min(client.Available, QueueRequestLine.MaxLineBytes);
+        if (available <= 0) return;
+        Span<byte> sink = stackalloc byte[QueueRequestLine.MaxLineBytes];
+        client.Receive(sink[..available], SocketFlags.None);
     }
 
     /// <summary>Stops accepting, ends the connections still open, and removes the socket file.</summary>

@@ -46,9 +46,17 @@ public static class QueueClient
         try
         {
             byte[] line = Encoding.ASCII.GetBytes(QueueRequestLine.Format(request));
-            int sent = 0;
-            while (sent < line.Length) sent += await socket.SendAsync(line.AsMemory(sent), SocketFlags.None, linked.Token).ConfigureAwait(false);
-            socket.Shutdown(SocketShutdown.Send);
+            try
+            {
+                int sent = 0;
+                while (sent < line.Length) sent += await socket.SendAsync(line.AsMemory(sent), SocketFlags.None, linked.Token).ConfigureAwait(false);
+                socket.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.Shutdown or SocketError.ConnectionReset)
+            {
+                // The server answered without reading (too many connections) and closed: its answer is still
+                // there to read.
+            }
             byte[] answer = await ReadAllAsync(socket, linked.Token).ConfigureAwait(false);
             return (true, Decode(answer));
         }

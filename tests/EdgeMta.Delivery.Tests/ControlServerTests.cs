@@ -134,6 +134,44 @@ public class ControlServerTests
     }
 
     [Fact]
+    public async Task MoreThanEightConnectionsAtOnceAreTurnedAwayAndTheServerGoesOn()
+    {
+        using var dir = new ShortTempDir();
+        var clock = new FakeClock();
+        var control = new FakeControl();
+        await using var server = new ControlServer(dir.Path, control, clock);
+        server.Start();
+        var idle = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < ControlServer.MaxConnections; i++)
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                idle.Add(s);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(server.SocketPath));
+            }
+            // Each connection arms its read deadline once the server has taken it: wait (bounded) for all eight.
+            for (int i = 0; i < 500 && clock.TimersCreated < ControlServer.MaxConnections; i++) await Task.Delay(10);
+            Assert.Equal(ControlServer.MaxConnections, clock.TimersCreated);
+            // The ninth is answered at once, before it sends anything.
+            using (var ninth = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+            {
+                await ninth.ConnectAsync(new UnixDomainSocketEndPoint(server.SocketPath));
+                Assert.StartsWith("exit 2\ntoo many control connections", await ReadToEnd(ninth));
+            }
+            clock.Advance(ControlServer.RequestDeadline);   // the idle ones time out and are closed
+            foreach (var s in idle) Assert.StartsWith("exit 2\nno request line", await ReadToEnd(s));
+            var (served, result) = await QueueClient.TryRunAsync(dir.Path, new QueueRequest(QueueVerb.List, false, false, []));
+            Assert.True(served);
+            Assert.Equal(0, result.ExitCode);
+        }
+        finally
+        {
+            foreach (var s in idle) s.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task TheSocketIsModeSixHundredAndRemovedAtStop()
     {
         using var dir = new ShortTempDir();
