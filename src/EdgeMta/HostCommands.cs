@@ -33,11 +33,11 @@ internal static class HostCommands
         var spool = new Command("spool", "Operator commands on a spool directory (run them while the server is stopped, or on a copy)");
         spool.Subcommands.Add(Reading("stats", "Counts: messages, bytes, segments, damaged records",
             (dir, json) => SpoolCommands.Stats(dir, json, Console.Out)));
-        spool.Subcommands.Add(Reading("list", "One line a message: id, time, sender, recipients, size",
+        spool.Subcommands.Add(Reading("list", "One line a message: id, time, delivery state (from the journal), sender, recipients, size",
             (dir, json) => SpoolCommands.List(dir, json, Console.Out)));
         spool.Subcommands.Add(Writing("export", "One <id>.eml (the exact accepted bytes) and <id>.json (the envelope) a message",
             (dir, outDir) => SpoolCommands.Export(dir, outDir, Console.Out)));
-        spool.Subcommands.Add(Writing("drain", "Export each message, then mark it consumed durably; emptied segments are deleted",
+        spool.Subcommands.Add(Writing("drain", "Export each message not yet delivered, then mark it consumed durably; emptied segments are deleted",
             (dir, outDir) => SpoolCommands.Drain(dir, outDir, Console.Out)));
 
         var verify = new Command("verify", "Check every record; exit 1 on damage");
