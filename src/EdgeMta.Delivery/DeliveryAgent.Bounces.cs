@@ -128,7 +128,7 @@ public sealed partial class DeliveryAgent
             QueueEntry entry;
             lock (_gate)
             {
-                if (!_scheduler.TryTakeDelayWarning(out entry)) return;
+                if (!_scheduler.TryTakeDelayWarning(out entry!)) return;
                 entry.DelayNoticeSent = true;
             }
             var message = Load(entry);
@@ -225,7 +225,7 @@ public sealed partial class DeliveryAgent
             QueueEntry entry;
             lock (_gate)
             {
-                if (!_scheduler.TryTakeExpired(out entry)) return;
+                if (!_scheduler.TryTakeExpired(out entry!)) return;
             }
             var message = Load(entry);
             lock (_gate)

@@ -48,7 +48,7 @@ public sealed partial class DeliveryAgent : IQueueControl
         }
         items.Sort((a, b) => a.Arrival.CompareTo(b.Arrival));
         return request.Verb == QueueVerb.Show
-            ? QueueFormatter.Show(items, request.Json)
+            ? QueueFormatter.Show(items, request.Json, replyTextKept: true)
             : QueueFormatter.List(items, request.Json);
     }
 

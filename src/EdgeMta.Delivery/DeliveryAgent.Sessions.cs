@@ -64,7 +64,7 @@ public sealed partial class DeliveryAgent
             LoadedMessage? loaded;
             lock (_gate)
             {
-                if (_stopping || !_scheduler.TryTake(out entry, out hop)) return;
+                if (_stopping || !_scheduler.TryTake(out entry!, out hop)) return;
                 _loaded.Remove(entry, out loaded);
             }
             loaded ??= Load(entry);

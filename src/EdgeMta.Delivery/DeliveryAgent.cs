@@ -122,8 +122,8 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
         }
     }
 
-    /// <summary>One round of the agent's own work. Tests with a fake clock call it directly.</summary>
-    internal void PumpOnce()
+    /// <summary>One round of the agent's own work, on the pump thread.</summary>
+    private void PumpOnce()
     {
         TakeCommits();
         ExpireDue();
