@@ -10,6 +10,7 @@ public sealed partial class DeliveryAgent : IQueueControl
     public async ValueTask<QueueResult> RunAsync(QueueRequest request, CancellationToken cancel)
     {
         await Task.Yield();   // off the control socket's thread: reads and journal waits block
+        if (!QueueRequestLine.Check(request, out string usage)) return new QueueResult(2, usage + "\n");
         var found = new List<QueueEntry>();
         var missing = new List<string>();
         lock (_gate)
@@ -126,12 +127,11 @@ public sealed partial class DeliveryAgent : IQueueControl
     {
         switch (verb)
         {
+            // The scheduler owns the Held flag: it moves the entry out of (or back into) its lanes as it sets it.
             case QueueVerb.Hold:
-                e.Held = true;
                 _scheduler.Hold(e);
                 return;
             case QueueVerb.Release:
-                e.Held = false;
                 _scheduler.Release(e);
                 return;
             case QueueVerb.Delete:

@@ -40,7 +40,13 @@ public sealed partial class DeliveryAgent
                     bounces++;
                     _bounceDue.Enqueue(entry);
                 }
-                if (!entry.AllFinal) _scheduler.AddRecovered(entry);
+                if (!entry.AllFinal)
+                {
+                    bool hold = entry.Held;
+                    entry.Held = false;   // the scheduler sets it as it holds the entry out of its lanes
+                    _scheduler.AddRecovered(entry);
+                    if (hold) _scheduler.Hold(entry);
+                }
             }
             _recovered.Clear();
             _recovered.TrimExcess();

@@ -23,6 +23,15 @@ internal sealed class RecordingEvents : IDeliveryEvents
     public void Trouble(string what) => Lines.Enqueue($"trouble {what}");
 }
 
+/// <summary>Transport faults become lines of the events, so a test that fails shows why.</summary>
+internal sealed class TransportFaults(RecordingEvents events) : ITransportLog
+{
+    public void HandlerFaulted(long connectionId, Exception exception) => events.Trouble($"handler fault: {exception}");
+    public void AcceptBackingOff(System.Net.Sockets.SocketError error, TimeSpan delay) { }
+    public void ListenerStopped(string endPoint, System.Net.Sockets.SocketError error) { }
+    public void InternalError(Exception exception) => events.Trouble($"transport fault: {exception}");
+}
+
 internal sealed class NoInbound : IConnectionHandlerFactory
 {
     public IConnectionHandler Create() => throw new InvalidOperationException("no inbound connections here");
@@ -69,7 +78,7 @@ internal sealed class AgentRig : IAsyncDisposable
         Agent = new DeliveryAgent(options, Events);
         Spool = MessageSpool.Open(new SpoolOptions { Directory = _dir, SegmentSize = SegmentSize, MaxMessageSize = 4 << 20, MinimumFreeBytes = 0, Observer = Agent },
             Agent.OnRecovered, out _);
-        Transport = new TransportServer(new TransportOptions(), new NoInbound());
+        Transport = new TransportServer(new TransportOptions { Log = new TransportFaults(Events) }, new NoInbound());
         Transport.Start();
         Agent.Start(Spool, Transport);
     }

@@ -98,7 +98,8 @@ public sealed class DeliveryAgentTests
         await using var hop = new TestHop { DataReply = (conn, _) => conn == 1 ? "DROP" : null };
         await using var rig = new AgentRig(hop);
         string id = await rig.Send("a@example.org", Body, "b@example.net");
-        Assert.True(await TestHop.Until(() => rig.Events.Count($"possible-duplicate id={id}") == 1), string.Join("\n", rig.Events.Lines));
+        // The deferral is logged once the attempt's records are durable and the retry is scheduled.
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"possible-duplicate id={id}") == 1 && rig.Events.Count($"deferred id={id}") == 1));
         rig.Advance(TimeSpan.FromMinutes(2));
         Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
         Assert.Equal(2, hop.Received.Count);   // the known duplicate window of RFC 1047
@@ -147,7 +148,7 @@ public sealed class DeliveryAgentTests
         var released = await rig.Agent.RunAsync(new QueueRequest(QueueVerb.Release, false, false, [id]), default);
         Assert.Equal(0, released.ExitCode);
         rig.Advance(TimeSpan.FromHours(2));
-        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0), string.Join("\n", rig.Events.Lines));
         Assert.Single(hop.Received);
     }
 
