@@ -53,7 +53,8 @@ public sealed partial class DeliveryAgent
             foreach (string file in SpoolRecovery.SegmentFiles(directory))
             {
                 long sequence = SpoolRecovery.SequenceOf(file);
-                if (!_liveBySegment.ContainsKey(sequence)) _emptySegments.Add(sequence);
+                // Only what recovery found: the supply may be making this process's first segment right now.
+                if (sequence < _spool!.FirstNewSegment && !_liveBySegment.ContainsKey(sequence)) _emptySegments.Add(sequence);
             }
         }
         var journal = DeliveryJournal.Open(directory);
