@@ -57,7 +57,7 @@ public sealed partial class DeliveryAgent
                 if (sequence < _spool!.FirstNewSegment && !_liveBySegment.ContainsKey(sequence)) _emptySegments.Add(sequence);
             }
         }
-        var journal = DeliveryJournal.Open(directory);
+        var journal = DeliveryJournal.Open(directory, 4 << 20, _options.JournalIo ?? SpoolIo.System);
         int err = restated.Count == 0 ? 0 : journal.Append(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(restated));
         if (err == 0)
         {
