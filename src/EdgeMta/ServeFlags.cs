@@ -59,11 +59,11 @@ internal sealed class ServeFlags
     public readonly Option<FileInfo> RelayCa = new("--relay-ca") { Description = "PEM trust anchor for --relay-tls verify" };
     public readonly Option<int> RelayConcurrency = new("--relay-concurrency") { Description = "Connections open to one next hop", DefaultValueFactory = _ => 20 };
     public readonly Option<int> RelayRecipients = new("--relay-recipients") { Description = "Recipients in one outbound transaction", DefaultValueFactory = _ => 50 };
-    public readonly Option<TimeSpan> RetryMin = Duration("--retry-min", "Shortest wait before a deferred message is tried again", "300s");
-    public readonly Option<TimeSpan> RetryMax = Duration("--retry-max", "Longest wait before a deferred message is tried again", "4000s");
-    public readonly Option<TimeSpan> QueueLifetime = Duration("--queue-lifetime", "Deferred this long, a recipient fails and is bounced", "5d");
-    public readonly Option<TimeSpan> BounceLifetime = Duration("--bounce-lifetime", "The same for null-sender messages, dropped unbounced", "2d");
-    public readonly Option<TimeSpan> DelayWarning = Duration("--delay-warning", "One delay notice after this long (0: off)", "0");
+    public readonly Option<TimeSpan?> RetryMin = Duration("--retry-min", "Shortest wait before a deferred message is tried again", "300s");
+    public readonly Option<TimeSpan?> RetryMax = Duration("--retry-max", "Longest wait before a deferred message is tried again", "4000s");
+    public readonly Option<TimeSpan?> QueueLifetime = Duration("--queue-lifetime", "Deferred this long, a recipient fails and is bounced", "5d");
+    public readonly Option<TimeSpan?> BounceLifetime = Duration("--bounce-lifetime", "The same for null-sender messages, dropped unbounced", "2d");
+    public readonly Option<TimeSpan?> DelayWarning = Duration("--delay-warning", "One delay notice after this long (0: off)", "0");
     public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
 
     public ServeFlags()
@@ -112,7 +112,12 @@ internal sealed class ServeFlags
                 if (!RelayEndpoint.TryParse(relay, out _, out string error)) r.AddError($"--relay: {error}");
             }
             if (r.GetValue(RelayCa) is { Exists: false } ca) r.AddError($"--relay-ca: no such file {ca.FullName}");
-            if (r.GetValue(RetryMin) > r.GetValue(RetryMax)) r.AddError("--retry-min is longer than --retry-max");
+            // Only when both parsed: reading a value that failed to parse throws instead of adding the one line.
+            if (!HasErrors(r, RetryMin) && !HasErrors(r, RetryMax)
+                && Value(r.GetValue(RetryMin), RetryMin) > Value(r.GetValue(RetryMax), RetryMax))
+            {
+                r.AddError("--retry-min is longer than --retry-max");
+            }
             if (r.GetValue(Recipients) is { Exists: false } file) r.AddError($"--recipients: no such file {file.FullName}");
             if (r.GetValue(HostName) is { } host && !SmtpSessionOptions.IsValidHostName(host))
             {
@@ -189,28 +194,52 @@ internal sealed class ServeFlags
             Scheduler = new SchedulerOptions
             {
                 Concurrency = p.GetValue(RelayConcurrency),
-                RetryMin = p.GetValue(RetryMin),
-                RetryMax = p.GetValue(RetryMax),
-                QueueLifetime = p.GetValue(QueueLifetime),
-                BounceLifetime = p.GetValue(BounceLifetime),
-                DelayWarning = p.GetValue(DelayWarning),
+                RetryMin = Value(p.GetValue(RetryMin), RetryMin),
+                RetryMax = Value(p.GetValue(RetryMax), RetryMax),
+                QueueLifetime = Value(p.GetValue(QueueLifetime), QueueLifetime),
+                BounceLifetime = Value(p.GetValue(BounceLifetime), BounceLifetime),
+                DelayWarning = Value(p.GetValue(DelayWarning), DelayWarning),
             },
         };
     }
 
-    // DURATION (docs/DELIVERY.md): seconds, or a number with s, m, h or d; a bad one is one line and exit 2.
-    private static Option<TimeSpan> Duration(string name, string description, string defaultText) => new(name)
+    // DURATION (docs/DELIVERY.md): seconds, or a number with s, m, h or d; a bad one is one line and exit 2. Nullable
+    // with the default in the description: the library's own "[default: 01:06:40]" would print a TimeSpan.
+    private static Option<TimeSpan?> Duration(string name, string description, string defaultText)
     {
-        Description = $"{description} (seconds, or with s, m, h, d; default {defaultText})",
-        DefaultValueFactory = _ => DurationParser.TryParse(defaultText, out TimeSpan d, out string _) ? d : TimeSpan.Zero,
-        CustomParser = r =>
+        DurationDefaults[name] = DurationParser.TryParse(defaultText, out TimeSpan fallback, out string bad)
+            ? fallback : throw new ArgumentException(bad, nameof(defaultText));
+        return new(name)
         {
-            string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
-            if (DurationParser.TryParse(text, out TimeSpan d, out string error)) return d;
-            r.AddError($"{name}: {error}");
-            return TimeSpan.Zero;
-        },
-    };
+            Description = $"{description} (seconds, or with s, m, h, d; default {defaultText})",
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+                if (DurationParser.TryParse(text, out TimeSpan d, out string error)) return d;
+                r.AddError($"{name}: {error}");
+                return null;
+            },
+        };
+    }
+
+    // Filled by Duration() from each flag's default text, so the help and the value cannot disagree.
+    private static readonly Dictionary<string, TimeSpan> DurationDefaults = new();
+
+    private static bool HasErrors(CommandResult r, Option<TimeSpan?> option)
+    {
+        // The parser's error sits on the argument, not the option result: reading the value is the reliable test.
+        try
+        {
+            _ = r.GetValue(option);
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
+    }
+
+    private static TimeSpan Value(TimeSpan? given, Option<TimeSpan?> option) => given ?? DurationDefaults[option.Name];
 
     // A custom parser rather than a validator: a validator sees the value only after conversion, and a
     // conversion failure ("abc") would surface as an exception instead of the one-line error.

@@ -205,6 +205,14 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--bare-newline", "sometimes")]
     [InlineData("--no-such-flag", "1")]
     [InlineData("--max-message-size", "3000000000")] // audit finding: a 1.2 GB message made a segment recovery refused
+    [InlineData("--relay", "http://127.0.0.1:25")]   // docs/DELIVERY.md: smtp://, lmtp:// or lmtp+unix: only
+    [InlineData("--relay", "smtp://[::1:25")]
+    [InlineData("--relay-tls", "sometimes")]
+    [InlineData("--retry-min", "5x")]
+    [InlineData("--retry-max", "-1")]
+    [InlineData("--queue-lifetime", "")]
+    [InlineData("--retry-min", "2h")]                // longer than the default --retry-max (4000 s)
+    [InlineData("--relay-concurrency", "0")]
     [InlineData("--hostname", "bad host")]          // audit finding: started, then faulted every connection
     [InlineData("--hostname", "mx\r\nInjected: 1")]
     [InlineData("--hostname", "a1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.example")] // 259 characters, over 255: every DATA faulted
