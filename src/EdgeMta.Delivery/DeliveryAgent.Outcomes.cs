@@ -88,6 +88,30 @@ public sealed partial class DeliveryAgent
         EndAttemptLocked(a);
     }
 
+    /// <summary>The hop failed before <paramref name="a"/> was sent: its recipients are deferred with the hop's reason
+    /// (what `queue list` shows, as Postfix's "connect to ...: Connection refused"), and it waits for the hop.</summary>
+    private void DeferForHopLocked(Attempt a, string reason)
+    {
+        var entry = a.Entry;
+        long now = NowMs;
+        var records = new List<JournalRecord>(a.Todo.Count);
+        foreach (int r in a.Todo)
+        {
+            ref var rcpt = ref entry.Recipients[r];
+            rcpt.State = RecipientState.Deferred;
+            rcpt.Attempts++;
+            rcpt.Code = 0;
+            rcpt.LastReply = reason;
+            records.Add(Record(JournalRecordType.Deferred, entry, r, rcpt.Attempts, 0, default, false, now, 0));
+        }
+        _scheduler.Finished(entry, a.Hop, hopWorked: false);
+        double wait = Math.Max(0, (entry.NextAttemptUnixMs - now) / 1000.0);
+        foreach (int r in a.Todo) _events.Deferred(entry.QueueId, a.Message.Recipient(r), _hops[a.Hop].Name, reason, wait);
+        a.Todo.Clear();
+        a.Message.Return();
+        if (records.Count > 0) _journal!.Post(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records), _ => { });
+    }
+
     /// <summary>No more transactions for <paramref name="a"/>: finish it once its records are durable.</summary>
     private void EndAttemptLocked(Attempt a)
     {

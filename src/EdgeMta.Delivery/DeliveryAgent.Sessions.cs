@@ -20,7 +20,10 @@ public sealed partial class DeliveryAgent
         public readonly RelaySessionOptions Options = options;
         public readonly string Name = options.Endpoint.ToString();
         public readonly Queue<Attempt> Ready = new();
+        /// <summary>Sessions idle between transactions (IRelayWork.Park), the one parked last on top.</summary>
+        public readonly List<HopSession> Parked = new();
         public int Sessions;
+        /// <summary>Sessions that will ask for work soon: connecting, or woken from Parked.</summary>
         public int Connecting;
     }
 
@@ -108,11 +111,18 @@ public sealed partial class DeliveryAgent
 
     private void EnsureSessionsLocked(HopBook hop)
     {
+        // An idle connection first (no connect, greeting, EHLO and STARTTLS to pay again), then new ones.
+        while (hop.Connecting < hop.Ready.Count && hop.Parked.Count > 0 && !_stopping)
+        {
+            var parked = hop.Parked[^1];
+            hop.Parked.RemoveAt(hop.Parked.Count - 1);
+            parked.WakeLocked(expired: false);
+        }
         while (hop.Connecting < hop.Ready.Count && hop.Sessions < _options.Scheduler.Concurrency && !_stopping)
         {
             hop.Sessions++;
             hop.Connecting++;
-            var session = new RelayClientSession(hop.Options, new HopSession(this, hop));
+            var session = new RelayClientSession(hop.Options, new HopSession(this, hop) { Asking = true });
             _transport!.Connect(EndPointOf(hop.Options.Endpoint), session, hop.Options.ConnectTimeout);
         }
     }
@@ -150,16 +160,26 @@ public sealed partial class DeliveryAgent
     {
         private Attempt? _current;
         private bool _greeted;
+        private bool _expired;
+        private RelayClientSession? _session;
+
+        /// <summary>Counted in the hop's Connecting: it will call TryNext soon.</summary>
+        public bool Asking { get; set; }
+        public long ParkedAtMs { get; private set; }
 
         public bool TryNext(out RelayTransaction transaction)
         {
             transaction = null!;
             lock (agent._gate)
             {
+                if (Asking)
+                {
+                    Asking = false;
+                    hop.Connecting--;
+                }
                 if (!_greeted)
                 {
                     _greeted = true;
-                    hop.Connecting--;
                     if (agent._scheduler.MarkAlive(hop.Index)) agent._events.RelayAlive(hop.Name);
                 }
                 if (_current is not null)
@@ -169,10 +189,39 @@ public sealed partial class DeliveryAgent
                     _current = null;
                 }
                 if (agent._stopping || !hop.Ready.TryDequeue(out var next)) return false;
+                _expired = false;
                 _current = next;
                 next.HopWorked = true;
                 return agent.NextBatchLocked(next, out transaction);
             }
+        }
+
+        public bool Park(RelayClientSession session)
+        {
+            lock (agent._gate)
+            {
+                if (agent._stopping || _expired) return false;
+                _session = session;
+                ParkedAtMs = agent.NowMs;
+                hop.Parked.Add(this);
+                agent._wake = true;   // the pump's timer learns of the idle limit
+                Monitor.Pulse(agent._gate);
+                return true;
+            }
+        }
+
+        /// <summary>Under the agent's lock: the session asks for work again, or (expired) says QUIT. Resume runs
+        /// the session's callbacks, which take the lock: it is queued, never called here.</summary>
+        public void WakeLocked(bool expired)
+        {
+            _expired = expired;
+            if (!expired)
+            {
+                Asking = true;
+                hop.Connecting++;
+            }
+            var session = _session!;
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Wake(), session, preferLocal: false);
         }
 
         public void Completed(RelayTransaction transaction)
@@ -185,7 +234,8 @@ public sealed partial class DeliveryAgent
             lock (agent._gate)
             {
                 hop.Sessions--;
-                if (!_greeted) hop.Connecting--;
+                if (Asking) hop.Connecting--;
+                hop.Parked.Remove(this);
                 if (_current is not null)
                 {
                     agent.EndAttemptLocked(_current);
@@ -203,11 +253,7 @@ public sealed partial class DeliveryAgent
                 {
                     // Nothing will take them from a dead hop: back to the scheduler, waiting on the hop, not on
                     // their own backoff (docs/DELIVERY.md: one probe per interval, not a retry per message).
-                    while (hop.Ready.TryDequeue(out var a))
-                    {
-                        a.Message.Return();
-                        agent._scheduler.Finished(a.Entry, a.Hop, hopWorked: false);
-                    }
+                    while (hop.Ready.TryDequeue(out var a)) agent.DeferForHopLocked(a, reason);
                     agent._wake = true;
                     Monitor.Pulse(agent._gate);
                     return;
@@ -217,3 +263,4 @@ public sealed partial class DeliveryAgent
         }
     }
 }
+

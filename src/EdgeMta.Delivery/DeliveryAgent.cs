@@ -41,6 +41,7 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
     private JournalWriter? _journal;
     private bool _wake;
     private bool _stopping;
+    private bool _disposed;
 
     public DeliveryAgent(DeliveryOptions options, IDeliveryEvents events)
     {
@@ -135,6 +136,7 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
         lock (_gate)
         {
             TimeSpan? next = _scheduler.UntilNextDue();
+            if (EndIdleLocked() is { } idle) next = Min(next, idle);
             if (_bounceRetryAt != 0) next = Min(next, TimeSpan.FromMilliseconds(Math.Max(0, _bounceRetryAt - NowMs)));
             _timer?.Change(next ?? Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         }
@@ -180,7 +182,8 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
     {
         lock (_gate)
         {
-            if (_stopping) return;
+            if (_pump is null || _disposed) return;
+            _disposed = true;
             _stopping = true;
             Monitor.PulseAll(_gate);
         }

@@ -52,6 +52,11 @@ public sealed partial class RelayClientSession
 
             if (!_work.TryNext(out var transaction))
             {
+                if (_work.Park(this))
+                {
+                    _parked = true;
+                    return HandlerStatus.Pause;
+                }
                 End(SessionEnd.Normal, "no more work");
                 return Quit(output);
             }

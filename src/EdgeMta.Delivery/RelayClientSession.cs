@@ -136,7 +136,20 @@ public sealed partial class RelayClientSession : IOutboundHandler
     };
 
     /// <inheritdoc />
-    public HandlerStatus OnResumed(IBufferWriter<byte> output) => HandlerStatus.Continue;
+    public HandlerStatus OnResumed(IBufferWriter<byte> output)
+    {
+        if (!_parked) return HandlerStatus.Continue;
+        _parked = false;
+        return NextTransaction(output);
+    }
+
+    /// <summary>Ends an idle wait the agent granted with IRelayWork.Park: the session asks for work again, on the
+    /// calling thread when no other drives the connection (call it holding no lock the agent's TryNext takes).
+    /// False when the connection has closed meanwhile.</summary>
+    public bool Wake() => _info.Resume();
+
+    /// <summary>Paused between transactions, waiting for <see cref="Wake"/>.</summary>
+    private bool _parked;
 
     /// <inheritdoc />
     public HandlerStatus OnTimedOut(IBufferWriter<byte> output) => Break(Lost.TimedOut, PhaseName());

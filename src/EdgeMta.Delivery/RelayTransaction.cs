@@ -107,6 +107,12 @@ public interface IRelayWork
     /// session could not finish). Called once per transaction handed out, also when the connection breaks.</summary>
     void Completed(RelayTransaction transaction);
 
+    /// <summary>TryNext said false: may the connection wait, idle, for more work (docs/DELIVERY.md: connections are
+    /// reused, idle at most 10 s)? True: the session pauses until <see cref="RelayClientSession.Wake"/>, then asks
+    /// TryNext again (and Park again, which the agent answers false once the idle limit has passed). False: QUIT now.
+    /// </summary>
+    bool Park(RelayClientSession session) => false;
+
     /// <summary>The session is over (the last call). <paramref name="reason"/> is one line for relay-dead logs
     /// ("connect: ConnectionRefused", "greeting: 421 4.3.2 busy").</summary>
     void Ended(SessionEnd end, string reason);

@@ -164,6 +164,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         if (_control is not null) await _control.DisposeAsync().ConfigureAwait(false);
         // Sessions first, outbound ones included (each finishes or abandons before its final dot: no duplicate on
         // SIGTERM), then the agent's journal, then the spool the journal's records name.
+        _agent?.BeginStop();   // idle relay connections are paused: they hear no OnShutdown until woken
         await _transport.StopAsync(_options.ShutdownDeadline).ConfigureAwait(false);
         _agent?.Dispose();
         await _spool.DisposeAsync().ConfigureAwait(false);

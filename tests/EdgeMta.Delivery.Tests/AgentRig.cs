@@ -105,6 +105,7 @@ internal sealed class AgentRig : IAsyncDisposable
 
     private async Task Stop()
     {
+        Agent.BeginStop();
         await Transport.StopAsync(TimeSpan.FromSeconds(5));
         Agent.Dispose();
         Spool.Dispose();

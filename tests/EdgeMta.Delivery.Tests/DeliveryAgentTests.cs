@@ -114,7 +114,11 @@ public sealed class DeliveryAgentTests
         Assert.True(await TestHop.Until(() => rig.Events.Count("relay-dead") == 1));
         await Task.Delay(300);
         int first = hop.Connections;
-        Assert.InRange(first, 1, 5);   // the first wave: at most the slow-start of concurrency
+        Assert.InRange(first, 1, 20);   // before the hop is known dead: at most --relay-concurrency (20)
+        // What the operator sees: deferred with the hop's reason, not "pending" with no word.
+        var list = await rig.Agent.RunAsync(new QueueRequest(QueueVerb.List, false, false, []), default);
+        Assert.Contains("deferred", list.Output);
+        Assert.Contains("421 4.3.2 busy", list.Output);
         for (int i = 0; i < 10; i++)
         {
             rig.Advance(TimeSpan.FromSeconds(60));   // ProbeInterval = min(60 s, --retry-min)
@@ -197,5 +201,23 @@ public sealed class DeliveryAgentTests
         Assert.Equal(2, hop.Received.Count);   // sent again: a duplicate, counted, rather than a loss
         await rig.Restart();
         Assert.Equal(0, rig.Agent.Recovery.Live);
+    }
+
+    [Fact]
+    public async Task An_idle_connection_carries_the_next_message_then_quits_after_10_s()
+    {
+        await using var hop = new TestHop();
+        await using var rig = new AgentRig(hop);
+        await rig.Send("a@example.org", Body, "b@example.net");
+        Assert.True(await TestHop.Until(() => hop.Received.Count == 1));
+        await rig.Send("a@example.org", Body, "c@example.net");
+        Assert.True(await TestHop.Until(() => hop.Received.Count == 2));
+        Assert.Equal(1, hop.Connections);   // the second message went over the parked connection
+        Assert.Equal(0, hop.Quits);
+        rig.Advance(TimeSpan.FromSeconds(11));   // past the idle limit: QUIT, and the next message connects anew
+        Assert.True(await TestHop.Until(() => hop.Quits == 1));
+        await rig.Send("a@example.org", Body, "d@example.net");
+        Assert.True(await TestHop.Until(() => hop.Received.Count == 3));
+        Assert.Equal(2, hop.Connections);
     }
 }

@@ -27,6 +27,8 @@ internal sealed class TestHop : IAsyncDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public string Url => $"{(Lmtp ? "lmtp" : "smtp")}://127.0.0.1:{Port}";
     public int Connections => Volatile.Read(ref _connectionCount);
+    public int Quits => Volatile.Read(ref _quits);
+    private int _quits;
 
     /// <summary>The greeting line (without CRLF).</summary>
     public string Greeting { get; set; } = "220 hop.example ESMTP test";
@@ -107,7 +109,10 @@ internal sealed class TestHop : IAsyncDisposable
                         break;
                     case "RSET": from = ""; to.Clear(); await Say("250 2.0.0 ok"); break;
                     case "NOOP": await Say("250 2.0.0 ok"); break;
-                    case "QUIT": await Say("221 2.0.0 bye"); return;
+                    case "QUIT":
+                        Interlocked.Increment(ref _quits);
+                        await Say("221 2.0.0 bye");
+                        return;
                     default: await Say("502 5.5.2 unknown"); break;
                 }
             }
