@@ -12,6 +12,11 @@ public sealed partial class DeliveryAgent
         var entry = a.Entry;
         var records = new List<JournalRecord>(tx.Recipients.Count);
         long now = NowMs;
+        bool possiblyDelivered = false;
+        // 452 to some recipients (RFC 5321 §4.5.3.1.10): the rest go in a new transaction at once, as long as this
+        // one got somewhere; a transaction where every recipient got 452 makes no progress and is deferred.
+        bool progress = false;
+        for (int i = 0; i < tx.Recipients.Count; i++) progress |= tx.Outcomes[i].Kind is OutcomeKind.Delivered or OutcomeKind.Failed;
         for (int i = 0; i < tx.Recipients.Count; i++)
         {
             int r = a.Map[i];
@@ -20,7 +25,7 @@ public sealed partial class DeliveryAgent
             if (rcpt.State == RecipientState.Deleted) continue;   // an operator's delete wins (JournalFold's rule)
             string address = a.Message.Recipient(r);
             string reply = o.Reply ?? "";
-            if (o.PossiblyDelivered) _events.PossibleDuplicate(entry.QueueId, hop.Name, "connection lost after the final dot");
+            possiblyDelivered |= o.PossiblyDelivered;
             switch (o.Kind)
             {
                 case OutcomeKind.Delivered:
@@ -31,15 +36,14 @@ public sealed partial class DeliveryAgent
                     a.Finalized.Add(r);
                     if (o.RelayedWithoutDsn) a.Relayed.Add(r);
                     records.Add(Record(JournalRecordType.Delivered, entry, r, rcpt.Attempts, o.Code, o.Status, false, now, 0));
-                    _events.Delivered(entry.QueueId, address, hop.Name, reply, (now - entry.ArrivalUnixMs) / 1000.0, entry.Attempts + 1);
+                    _events.Delivered(entry.QueueId, address, hop.Name, reply, (now - entry.ArrivalUnixMs) / 1000.0, rcpt.Attempts);
                     break;
                 case OutcomeKind.Failed:
                     FailLocked(a, r, o.Code, o.Status, reply, records, now);
                     break;
                 default:
-                    if (o.Code == 452 && !a.Retried452)
+                    if (o.Code == 452 && progress)
                     {
-                        // RFC 5321 §4.5.3.1.10: too many recipients is no failure; the rest go in a new transaction now.
                         a.Todo.Add(r);
                         continue;
                     }
@@ -53,7 +57,7 @@ public sealed partial class DeliveryAgent
                     break;
             }
         }
-        if (a.Todo.Count > 0) a.Retried452 = true;
+        if (possiblyDelivered) _events.PossibleDuplicate(entry.QueueId, hop.Name, "connection lost after the final dot");
         if (records.Count > 0) _journal!.Post(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records), err => { if (err != 0) a.JournalFailed = true; });
     }
 

@@ -38,7 +38,6 @@ public sealed partial class DeliveryAgent
         public readonly List<int> Relayed = new();
         public readonly RelayTransaction Transaction = new();
         public int[] Map = [];
-        public bool Retried452;
         public bool JournalFailed;
         public bool HopWorked;
     }

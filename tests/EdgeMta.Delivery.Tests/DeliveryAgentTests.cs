@@ -220,4 +220,16 @@ public sealed class DeliveryAgentTests
         Assert.True(await TestHop.Until(() => hop.Received.Count == 3));
         Assert.Equal(2, hop.Connections);
     }
+
+    [Fact]
+    public async Task Recipients_refused_452_go_in_new_transactions_at_once()
+    {
+        await using var hop = new TestHop { RecipientLimit = 2 };
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("a@example.org", Body, "r1@example.net", "r2@example.net", "r3@example.net", "r4@example.net", "r5@example.net");
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
+        Assert.Equal([2, 2, 1], hop.Received.Select(t => t.To.Count));   // three transactions, no wait between them
+        Assert.Equal(0, rig.Events.Count($"deferred id={id}"));
+        Assert.Equal(5, rig.Events.Lines.Count(l => l.StartsWith($"delivered id={id}", StringComparison.Ordinal) && l.EndsWith("attempts=1", StringComparison.Ordinal)));
+    }
 }

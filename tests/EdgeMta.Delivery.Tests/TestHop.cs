@@ -35,6 +35,8 @@ internal sealed class TestHop : IAsyncDisposable
     public string Extensions { get; set; } = "PIPELINING\r\n250-8BITMIME\r\n250-SIZE 100000000\r\n250 ENHANCEDSTATUSCODES";
     /// <summary>The reply to RCPT for (connection number from 1, recipient address); null: 250.</summary>
     public Func<int, string, string?> RcptReply { get; set; } = (_, _) => null;
+    /// <summary>RCPTs accepted per transaction; the ones after get 452 (RFC 5321 §4.5.3.1.10).</summary>
+    public int RecipientLimit { get; set; } = int.MaxValue;
     /// <summary>The reply after the data (connection, recipient for LMTP or "" for SMTP); null: 250; "DROP": close
     /// without a reply (after the final dot).</summary>
     public Func<int, string, string?> DataReply { get; set; } = (_, _) => null;
@@ -77,7 +79,7 @@ internal sealed class TestHop : IAsyncDisposable
                     case "MAIL": from = Between(line); to.Clear(); await Say("250 2.1.0 ok"); break;
                     case "RCPT":
                         string rcpt = Between(line);
-                        string? reply = RcptReply(n, rcpt);
+                        string? reply = to.Count >= RecipientLimit ? "452 4.5.3 too many recipients" : RcptReply(n, rcpt);
                         if (reply is null) to.Add(rcpt);
                         await Say(reply ?? "250 2.1.5 ok");
                         break;
