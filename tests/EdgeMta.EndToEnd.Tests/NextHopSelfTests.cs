@@ -168,4 +168,24 @@ public sealed class NextHopSelfTests(ITestOutputHelper output)
         Mail.AssertSameBytes(s.SentMessage(), Encoding.UTF8.GetBytes(m.DataCrlf), "the message in Alice's maildir");
         Assert.Empty(dovecot.Inbox(DovecotLmtpHop.Bob));
     }
+
+    [Fact]
+    public void TheDeliveryLogReaderTakesQuotedAndEscapedValuesAlike()
+    {
+        DeliveryLine? bare = DeliveryLogLines.Parse("2026-12-06T21:00:00.000Z 17 delivered id=A1 rcpt=a@b relay=127.0.0.1:25 reply=250%202.0.0%20Ok delay=0.5 attempts=1");
+        DeliveryLine? quoted = DeliveryLogLines.Parse("delivered id=A1 rcpt=a@b relay=127.0.0.1:25 reply=\"250 2.0.0 Ok\" delay=0.5 attempts=1");
+        Assert.NotNull(bare);
+        Assert.NotNull(quoted);
+        foreach (DeliveryLine l in (DeliveryLine[])[bare, quoted])
+        {
+            Assert.Equal("delivered", l.Event);
+            Assert.Equal("A1", l["id"]);
+            Assert.Equal("127.0.0.1:25", l["relay"]);
+            Assert.Equal("250 2.0.0 Ok", l["reply"]);
+            Assert.Equal("1", l["attempts"]);
+            Assert.Equal("", l["next"]);
+        }
+        Assert.Equal("relay-dead", DeliveryLogLines.Parse("t 21 relay-dead relay=h:1 reason=refused")?.Event);
+        Assert.Null(DeliveryLogLines.Parse("listening on 127.0.0.1:25"));
+    }
 }
