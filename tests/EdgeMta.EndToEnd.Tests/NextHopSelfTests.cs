@@ -188,4 +188,12 @@ public sealed class NextHopSelfTests(ITestOutputHelper output)
         Assert.Equal("relay-dead", DeliveryLogLines.Parse("t 21 relay-dead relay=h:1 reason=refused")?.Event);
         Assert.Null(DeliveryLogLines.Parse("listening on 127.0.0.1:25"));
     }
+
+    [Fact]
+    public void AQueueListLineIsHeldByItsFlagOrByARecipientState()
+    {
+        Assert.True(DeliveryLogLines.IsHeld("""{"id":"A","held":true,"recipients":[{"address":"a@b","state":"deferred"}]}"""));
+        Assert.True(DeliveryLogLines.IsHeld("""{"id":"A","recipients":[{"address":"a@b","state":"held"}]}"""));
+        Assert.False(DeliveryLogLines.IsHeld("""{"id":"A","held":false,"recipients":[{"address":"a@b","state":"deferred"}]}"""));
+    }
 }

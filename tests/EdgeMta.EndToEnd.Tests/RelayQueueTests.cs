@@ -34,7 +34,7 @@ public sealed class RelayQueueTests(ITestOutputHelper output)
 
             ToolResult hold = await first.RunQueueAsync(output, "hold", held.QueueId);
             Assert.True(hold.ExitCode == 0, hold.ToString());
-            Assert.Contains("held", Assert.Single(await first.QueueJsonAsync(output, held.QueueId)));
+            Assert.True(DeliveryLogLines.IsHeld(Assert.Single(await first.QueueJsonAsync(output, held.QueueId))), "held after `queue hold`");
             Assert.Equal(0, await first.StopAsync());
         }
         finally
@@ -45,8 +45,8 @@ public sealed class RelayQueueTests(ITestOutputHelper output)
         EdgeMtaProcess second = await EdgeMtaProcess.StartAsync(output, flags, spool: first.SpoolDirectory);
         try
         {
-            Assert.Contains("held", Assert.Single(await second.QueueJsonAsync(output, held.QueueId)));
-            Assert.Single(await second.QueueJsonAsync(output, deleted.QueueId));
+            Assert.True(DeliveryLogLines.IsHeld(Assert.Single(await second.QueueJsonAsync(output, held.QueueId))), "still held after the restart");
+            Assert.False(DeliveryLogLines.IsHeld(Assert.Single(await second.QueueJsonAsync(output, deleted.QueueId))), "only the one put on hold is held");
 
             // The hop would take it now; held, it must not go.
             refused.TryRemove("held@example.test", out _);

@@ -120,4 +120,20 @@ public static partial class DeliveryLogLines
         return r.StandardOutput.Split('\n')
             .Where(l => l.TrimStart().StartsWith('{') && (id is null || l.Contains(id, StringComparison.Ordinal))).ToArray();
     }
+
+    /// <summary>Whether a `queue list --json` line says the message is held: `"held": true`, or a recipient in
+    /// state "held" (docs/DELIVERY.md lists held among the recipient states).</summary>
+    public static bool IsHeld(string jsonLine)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(jsonLine);
+        System.Text.Json.JsonElement root = doc.RootElement;
+        if (root.TryGetProperty("held", out var held) && held.ValueKind == System.Text.Json.JsonValueKind.True) return true;
+        if (!root.TryGetProperty("recipients", out var recipients) || recipients.ValueKind != System.Text.Json.JsonValueKind.Array) return false;
+        foreach (var r in recipients.EnumerateArray())
+        {
+            if (r.ValueKind == System.Text.Json.JsonValueKind.Object && r.TryGetProperty("state", out var state) &&
+                state.ValueKind == System.Text.Json.JsonValueKind.String && state.GetString() == "held") return true;
+        }
+        return false;
+    }
 }
