@@ -51,14 +51,15 @@ public sealed class RelayOutageTests(ITestOutputHelper output)
     {
         await using var sink = ScriptedHop.Start();
         int bPort = LoopbackPort.Free();
-        string[] bFlags = ["--listen", $"127.0.0.1:{bPort}", "--relay", sink.Url, "--retry-min", "1s"];
+        // Each its own --hostname: by default both take the machine's, and A would take B's greeting for a loop.
+        string[] bFlags = ["--listen", $"127.0.0.1:{bPort}", "--hostname", "edge-b.test", "--relay", sink.Url, "--retry-min", "1s"];
         EdgeMtaProcess b = await EdgeMtaProcess.StartAsync(output, bFlags, listen: false);
         b.KeepWorkDirectory = true;
         string bSpool = b.SpoolDirectory;
         EdgeMtaProcess? b2 = null;
         try
         {
-            await using EdgeMtaProcess a = await EdgeMtaProcess.StartAsync(output, ["--relay", $"smtp://127.0.0.1:{bPort}", "--retry-min", "1s"]);
+            await using EdgeMtaProcess a = await EdgeMtaProcess.StartAsync(output, ["--hostname", "edge-a.test", "--relay", $"smtp://127.0.0.1:{bPort}", "--retry-min", "1s"]);
             const int count = 30;
             var acknowledged = new List<SentMessage>();
             Task sending = Task.Run(async () =>

@@ -97,6 +97,9 @@ public sealed partial class DovecotLmtpHop : IAsyncDisposable
         state_dir = {{dir}}/state
         log_path = {{dir}}/dovecot.log
         protocols = lmtp
+        # Its own name in the LHLO greeting: the machine's (the default) is also edgemta's default --hostname, which
+        # docs/DELIVERY.md "Loops" takes for mail looping back.
+        hostname = dovecot-hop.test
         listen = 127.0.0.1
         ssl = no
         first_valid_uid = 1
