@@ -93,4 +93,19 @@ public sealed class RelayTests(ITestOutputHelper output)
         Assert.Contains("Action: failed", report);
         Assert.Empty(dovecot.Inbox(DovecotLmtpHop.Bob));
     }
+
+    [Fact]
+    public async Task LmtpOverDovecotsUnixSocketDelivers()
+    {
+        await using DovecotLmtpHop dovecot = await DovecotLmtpHop.StartAsync(output);
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--relay", dovecot.UnixUrl, "--retry-min", "1s"]);
+        byte[] message = RelayClient.Message("over a unix socket");
+        SentMessage m = await server.SendAsync("sender@example.org", [DovecotLmtpHop.Alice], message);
+
+        DeliveryLine delivered = Assert.Single(await server.WaitForEventsAsync("delivered", where: l => l["id"] == m.QueueId));
+        Assert.Equal(DovecotLmtpHop.Alice, delivered["rcpt"]);
+        MaildirMessage stored = Assert.Single(await dovecot.WaitForInboxAsync(DovecotLmtpHop.Alice, 1, () => server.Log));
+        var relayed = new ExportedMessage(m.QueueId, Encoding.UTF8.GetBytes(stored.DataCrlf), null, [], "");
+        Mail.AssertSameBytes(message, relayed.ClientMessage, "the message in Alice's maildir after edgemta's Received:");
+    }
 }
