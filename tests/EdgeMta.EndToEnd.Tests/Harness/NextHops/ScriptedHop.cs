@@ -74,11 +74,17 @@ public sealed partial class ScriptedHop : IAsyncDisposable
     public HopTransaction[] Transactions { get { lock (_transactions) return [.. _transactions]; } }
 
     /// <summary>The transactions that delivered to <paramref name="recipient"/> (a 2xx after the data).</summary>
-    public HopTransaction[] DeliveriesTo(string recipient) =>
-        Transactions.Where(t => t.DeliveredTo.Contains(recipient, StringComparer.OrdinalIgnoreCase)).ToArray();
+    public HopTransaction[] DeliveriesTo(string recipient)
+    {
+        // Under the lock the sessions record with: a transaction's lists may be growing meanwhile.
+        lock (_transactions) return _transactions.Where(t => t.DeliveredTo.Contains(recipient, StringComparer.OrdinalIgnoreCase)).ToArray();
+    }
 
     /// <summary>Every delivered (transaction, recipient) pair.</summary>
-    public int DeliveredCount => Transactions.Sum(t => t.DeliveredTo.Count);
+    public int DeliveredCount
+    {
+        get { lock (_transactions) return _transactions.Sum(t => t.DeliveredTo.Count); }
+    }
 
     /// <summary>Waits until <paramref name="condition"/> holds (polled every 20 ms), at most <paramref name="bound"/>
     /// (10 s unless given); fails the test with every recorded transaction past it.</summary>
@@ -86,12 +92,18 @@ public sealed partial class ScriptedHop : IAsyncDisposable
     {
         TimeSpan limit = bound ?? LogWait.Bound;
         var clock = Stopwatch.StartNew();
-        while (!condition(this))
+        while (true)
         {
+            lock (_transactions)
+            {
+                if (condition(this)) return;
+            }
             if (clock.Elapsed > limit)
             {
+                string seen;
+                lock (_transactions) seen = string.Join('\n', _transactions.Select(t => t.ToString()));
                 Assert.Fail($"The next hop did not see {what} within {limit.TotalSeconds} s. {Connections} connection(s); " +
-                            $"transactions:\n{string.Join('\n', Transactions.Select(t => t.ToString()))}\n{context?.Invoke()}");
+                            $"transactions:\n{seen}\n{context?.Invoke()}");
             }
             await Task.Delay(20);
         }
