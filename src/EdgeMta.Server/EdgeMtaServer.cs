@@ -6,6 +6,7 @@
 // to the deadline (421 4.3.2 to idle ones), then close the spool, which flushes what was committed.
 // What it does not do: parse flags (the host does), or decide any reply (the protocol session does).
 using System.Net;
+using EdgeMta.Delivery;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
 using EdgeMta.Spool;
@@ -28,6 +29,17 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     private readonly ServerLog _log;
     private readonly SmtpServerContext _context;
     private int _stopped;
+    private DeliveryAgent? _agent;
+    private ControlServer? _control;
+
+    /// <summary>Delivery events since start (zero without --relay).</summary>
+    public DeliveryCounters Delivery { get; private init; } = new();
+
+    /// <summary>Live messages the delivery agent holds (0 without --relay).</summary>
+    public int QueueLength => _agent?.Count ?? 0;
+
+    /// <summary>What the delivery agent found at start (default without --relay).</summary>
+    public RecoverySummary DeliveryRecovery => _agent?.Recovery ?? default;
 
     private EdgeMtaServer(ServerOptions options, TransportServer transport, MessageSpool spool, ServerLog log, RecoveryReport recovery,
         SmtpServerContext context, ServerReload reload)
@@ -91,12 +103,15 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             throw new ArgumentException("--require-tls needs a certificate (--tls-cert and --tls-key).", nameof(tls));
         }
         RecipientDirectory directory = LoadDirectory(options);
+        var deliveryCounters = new DeliveryCounters();
+        var agent = options.Delivery is null ? null : new DeliveryAgent(options.Delivery, new DeliveryLog(log, deliveryCounters));
         var spool = MessageSpool.Open(options.Spool with
         {
             MaxMessageSize = (int)Math.Min(int.MaxValue - TraceHeaderAllowance, session.MaxMessageSize) + TraceHeaderAllowance,
             // One line when the spool starts failing: the errno is on record even if every refusal then comes at MAIL.
             StorageFailing = errno => LogSpoolTrouble(log, errno),
-        }, out RecoveryReport recovery);
+            Observer = agent,
+        }, agent is null ? null : agent.OnRecovered, out RecoveryReport recovery);
 
         var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096);
         var transportOptions = new TransportOptions
@@ -116,16 +131,29 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             transportOptions.EndPoints.Add(ServerOptions.DefaultListen);
         }
         var transport = new TransportServer(transportOptions, context);
+        ControlServer? control = null;
         try
         {
             transport.Start();
+            if (agent is not null)
+            {
+                agent.Start(spool, transport);
+                control = new ControlServer(spool.Directory, agent);
+                control.Start();
+            }
         }
         catch
         {
+            agent?.Dispose();
             spool.Dispose();
             throw;
         }
-        return new EdgeMtaServer(options, transport, spool, log, recovery, context, new ServerReload(options, context, transport, log));
+        return new EdgeMtaServer(options, transport, spool, log, recovery, context, new ServerReload(options, context, transport, log))
+        {
+            _agent = agent,
+            _control = control,
+            Delivery = deliveryCounters,
+        };
     }
 
     /// <summary>Graceful stop: no new connections, 421 4.3.2 to idle sessions, DATA finishes up to the deadline.</summary>
@@ -133,7 +161,11 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0) return;
         _log.Begin(LogEvent.Stopping).Field("open"u8, _transport.Counters.Open).End();
+        if (_control is not null) await _control.DisposeAsync().ConfigureAwait(false);
+        // Sessions first, outbound ones included (each finishes or abandons before its final dot: no duplicate on
+        // SIGTERM), then the agent's journal, then the spool the journal's records name.
         await _transport.StopAsync(_options.ShutdownDeadline).ConfigureAwait(false);
+        _agent?.Dispose();
         await _spool.DisposeAsync().ConfigureAwait(false);
         _log.Flush();
     }
@@ -163,6 +195,21 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             .Field("damaged"u8, r.Damaged.Count)
             .Field("left-in-place"u8, r.LeftInPlace)
             .End();
+    }
+
+    /// <summary>One line at start on store and forward: the next hops and what the journal held, or that mail stays in
+    /// the spool without --relay (docs/DELIVERY.md "Flags").</summary>
+    public void LogDelivery()
+    {
+        if (_agent is null || _options.Delivery is null)
+        {
+            _log.Begin(LogEvent.DeliveryOff).Field("reason"u8, "no --relay: mail stays in the spool (spool export, spool drain)").End();
+            return;
+        }
+        RecoverySummary r = _agent.Recovery;
+        _log.Begin(LogEvent.DeliveryStarted).Field("relay"u8, string.Join(",", _options.Delivery.Relays))
+            .Field("queued"u8, r.Live).Field("held"u8, r.Held).Field("bounces-due"u8, r.BouncesDue)
+            .Field("journal-records"u8, r.JournalRecords).Field("journal-damaged"u8, r.DamagedRecords).End();
     }
 
     private static void LogSpoolTrouble(ServerLog log, int errno)

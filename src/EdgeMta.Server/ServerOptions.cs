@@ -54,5 +54,8 @@ public sealed record ServerOptions
     public IPEndPoint? MetricsListen { get; init; }
 
     /// <summary>How long a graceful stop waits for transactions in DATA before closing them unacknowledged.</summary>
+    /// <summary>Store and forward (docs/DELIVERY.md): null without --relay, when mail stays in the spool.</summary>
+    public EdgeMta.Delivery.DeliveryOptions? Delivery { get; init; }
+
     public TimeSpan ShutdownDeadline { get; init; } = TimeSpan.FromSeconds(30);
 }

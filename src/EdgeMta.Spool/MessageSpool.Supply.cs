@@ -165,6 +165,7 @@ public sealed partial class MessageSpool
             {
                 _current?.Release();
                 _current = _spare;
+                _opened[_spare.Sequence] = _spare;
                 _spare = null;
                 Monitor.PulseAll(_gate);   // the supply makes the next one
                 continue;

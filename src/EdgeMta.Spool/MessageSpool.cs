@@ -77,7 +77,11 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
     /// <summary>Takes the spool directory for this process, recovers it (every record checked; torn tails cut;
     /// damaged records quarantined) and opens it for appending. Call before the server listens.</summary>
     /// <exception cref="IOException">The directory is in use by another process, or cannot be read.</exception>
-    public static MessageSpool Open(SpoolOptions options, out RecoveryReport report)
+    public static MessageSpool Open(SpoolOptions options, out RecoveryReport report) => Open(options, null, out report);
+
+    /// <summary>The same, and <paramref name="recovered"/> sees every committed record recovery keeps, in segment
+    /// order, before the spool takes new mail: how the delivery agent learns what a restart found.</summary>
+    public static MessageSpool Open(SpoolOptions options, SpoolRecordVisitor? recovered, out RecoveryReport report)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SegmentSize, 64L << 10);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.SegmentSize, 1L << 30);
@@ -90,7 +94,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         int fd = TakeDirectoryLock(dir);
         try
         {
-            report = SpoolRecovery.Run(dir, repair: true);
+            report = SpoolRecovery.Run(dir, repair: true, recovered);
             return new MessageSpool(options, fd, report.LastSequence + 1);
         }
         catch
@@ -227,6 +231,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
             }
         }
         Buffers.Dispose();
+        CloseReadFds();
         LibC.Close(_lockFd);
     }
 }

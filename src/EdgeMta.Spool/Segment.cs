@@ -144,6 +144,9 @@ internal sealed unsafe class Segment
 
     public void AddRef() => Interlocked.Increment(ref _refs);
 
+    /// <summary>Every holder let go: the file is closed (or deleted, when it never held a commit).</summary>
+    public bool Closed => Volatile.Read(ref _refs) <= 0;
+
     public void Release()
     {
         if (Interlocked.Decrement(ref _refs) != 0) return;

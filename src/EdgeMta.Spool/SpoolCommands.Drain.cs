@@ -5,6 +5,10 @@
 //   2. mark those records Consumed in place (one 8-byte commit word each), fdatasync the segment;
 //   3. delete the segment when nothing in it is live or damaged any more, fsync the spool directory.
 // Drain takes the spool's directory lock: it never runs beside a server writing the same spool.
+// The delivery journal decides what goes out (FORMAT.md "Delivery journal"): a message whose every recipient is
+// final is not exported; it is marked Consumed too unless a bounce is still owed for it, in which case it stays
+// for the server to compose that bounce at its next start (and its segment stays). A partly delivered message
+// is exported with only its pending recipients in <id>.json.
 using System.Buffers.Binary;
 using EdgeMta.Spool.Native;
 
@@ -22,13 +26,12 @@ public static partial class SpoolCommands
         try
         {
             Directory.CreateDirectory(outDir);
-            long drained = 0, damaged = 0;
+            JournalFold fold = ReadJournal(dir);
+            var counts = new DrainCounts();
             int deleted = 0;
             foreach (string path in SpoolRecovery.SegmentFiles(dir))
             {
-                var (n, bad, empty) = DrainSegment(path, outDir);
-                drained += n;
-                damaged += bad;
+                bool empty = DrainSegment(path, outDir, fold, counts);
                 if (empty)
                 {
                     File.Delete(path);
@@ -36,9 +39,11 @@ public static partial class SpoolCommands
                     deleted++;
                 }
             }
-            output.WriteLine($"drained {drained} messages to {outDir}; deleted {deleted} segments");
-            if (damaged > 0) output.WriteLine($"{damaged} damaged records left in place (see verify)");
-            return damaged > 0 ? Damage : Ok;
+            output.WriteLine($"drained {counts.Drained} messages to {outDir}; deleted {deleted} segments");
+            if (counts.Finished > 0) output.WriteLine($"{counts.Finished} messages already delivered (or failed or deleted) were released, not exported");
+            if (counts.BounceOwed > 0) output.WriteLine($"{counts.BounceOwed} failed messages left in place: the server sends their bounces when it next starts");
+            if (counts.Damaged > 0) output.WriteLine($"{counts.Damaged} damaged records left in place (see verify)");
+            return counts.Damaged > 0 ? Damage : Ok;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -51,27 +56,47 @@ public static partial class SpoolCommands
         }
     }
 
-    private static (long Drained, long Damaged, bool Empty) DrainSegment(string path, string outDir)
+    private sealed class DrainCounts
+    {
+        public long Drained, Finished, BounceOwed, Damaged;
+    }
+
+    // True when nothing live or damaged is left in the segment (it may be deleted).
+    private static bool DrainSegment(string path, string outDir, JournalFold fold, DrainCounts counts)
     {
         var offsets = new List<long>();
-        long damaged = 0;
+        long damaged = 0, kept = 0;
         ulong salt;
         using (var file = new MappedFile(path))
         {
             var span = file.Span;
-            if (!SpoolFormat.TryReadSegmentHeader(span, out salt, out _, out _)) return (0, 1, false);
+            if (!SpoolFormat.TryReadSegmentHeader(span, out salt, out _, out _)) { counts.Damaged++; return false; }
             var scanner = new SegmentScanner(span, salt);
             string name = Path.GetFileName(path);
             while (scanner.Next(out var r))
             {
                 if (r.Kind == RegionKind.Record)
                 {
-                    ExportOne(new SpoolRecord(span, r.Offset, name), outDir, durable: true);
+                    var record = new SpoolRecord(span, r.Offset, name);
+                    var e = record.Envelope;
+                    int recipients = e.RecipientCount;
+                    var m = Folded(fold, record);
+                    if (m is not null && ProgressOf(m, recipients) == DeliveryProgress.Done)
+                    {
+                        if (!Releasable(m, recipients, e.ReversePath.IsEmpty)) { counts.BounceOwed++; kept++; continue; }
+                        counts.Finished++;
+                    }
+                    else
+                    {
+                        ExportOne(record, m, outDir, durable: true);
+                        counts.Drained++;
+                    }
                     offsets.Add(r.Offset);
                 }
                 else if (r.Kind == RegionKind.Damaged) damaged++;
             }
         }
+        counts.Damaged += damaged;
         if (offsets.Count > 0)
         {
             if (LibC.FsyncDirectory(outDir) != 0) throw new IOException($"fsync {outDir}: errno {LibC.LastError}");
@@ -85,6 +110,6 @@ public static partial class SpoolCommands
             }
             if (LibC.Fdatasync((int)h.DangerousGetHandle()) != 0) throw new IOException($"fdatasync {path}: errno {LibC.LastError}");
         }
-        return (offsets.Count, damaged, damaged == 0);
+        return damaged == 0 && kept == 0;
     }
 }

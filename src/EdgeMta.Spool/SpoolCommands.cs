@@ -1,5 +1,6 @@
 // The operator commands of PROTOCOL.md ("Command line"), as library entry points the host's
-// System.CommandLine handlers call: `edgemta spool stats|list|export|verify|drain`.
+// System.CommandLine handlers call: `edgemta spool stats|list|export|verify|drain`. list, export and drain
+// read the delivery journal too (SpoolCommands.Journal.cs): only what is not yet delivered goes out.
 // Each writes to the TextWriter it is given and returns the process exit code:
 //   0 success; 1 damage found (verify, drain); 2 the spool cannot be read or locked.
 // JSON goes through Utf8JsonWriter (AOT-safe, no reflection). Envelope fields are bytes: valid UTF-8 is
@@ -44,16 +45,18 @@ public static partial class SpoolCommands
         return Ok;
     }
 
-    /// <summary>`spool list --spool DIR [--json]`: one line a message: id, time, sender, recipients, size.</summary>
+    /// <summary>`spool list --spool DIR [--json]`: one line a message: id, time, delivery state (pending, held,
+    /// deferred, partial, done: from the journal), sender, recipients, size. JSON adds each recipient's state.</summary>
     public static int List(string spool, bool json, TextWriter output)
     {
+        if (!TryReadJournal(spool, output, out var fold)) return Error;
         if (json)
         {
             int rc = Ok;
             WriteJson(output, w =>
             {
                 w.WriteStartArray();
-                if (!TryRead(spool, (in SpoolRecord r) => WriteEnvelopeJson(w, r), TextWriter.Null, out _)) rc = Error;
+                if (!TryRead(spool, (in SpoolRecord r) => WriteEnvelopeJson(w, r, Folded(fold, r), pendingOnly: false), TextWriter.Null, out _)) rc = Error;
                 w.WriteEndArray();
             });
             return rc;
@@ -65,6 +68,7 @@ public static partial class SpoolCommands
             var e = r.Envelope;
             line.Append(r.QueueIdString).Append(' ')
                 .Append(r.Arrival.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture)).Append(' ')
+                .Append(Word(ProgressOf(Folded(fold, r), e.RecipientCount))).Append(' ')
                 .Append(Text(e.ReversePath.IsEmpty ? "<>"u8 : e.ReversePath)).Append(' ');
             bool first = true;
             foreach (var rcpt in e.GetRecipients())
@@ -79,13 +83,22 @@ public static partial class SpoolCommands
     }
 
     /// <summary>`spool export --spool DIR --out DIR`: one &lt;id&gt;.eml (exact accepted octets) and &lt;id&gt;.json
-    /// (envelope) per message. The spool is not changed.</summary>
+    /// (envelope) per message not yet delivered; a partly delivered one with only its pending recipients
+    /// (FORMAT.md "Delivery journal"). The spool is not changed.</summary>
     public static int Export(string spool, string outDir, TextWriter output)
     {
+        if (!TryReadJournal(spool, output, out var fold)) return Error;
         Directory.CreateDirectory(outDir);
-        long n = 0;
-        if (!TryRead(spool, (in SpoolRecord r) => { ExportOne(r, outDir, durable: false); n++; }, output, out var report)) return Error;
+        long n = 0, done = 0;
+        if (!TryRead(spool, (in SpoolRecord r) =>
+        {
+            var m = Folded(fold, r);
+            if (ProgressOf(m, r.Envelope.RecipientCount) == DeliveryProgress.Done) { done++; return; }
+            ExportOne(r, m, outDir, durable: false);
+            n++;
+        }, output, out var report)) return Error;
         output.WriteLine($"exported {n} messages to {outDir}");
+        if (done > 0) output.WriteLine($"{done} messages already delivered (or failed or deleted) were not exported");
         if (report.Damaged.Count > 0) output.WriteLine($"{report.Damaged.Count} damaged records were not exported (see verify)");
         return Ok;
     }
@@ -117,13 +130,29 @@ public static partial class SpoolCommands
         }
     }
 
-    internal static void ExportOne(in SpoolRecord r, string outDir, bool durable)
+    private static bool TryReadJournal(string spool, TextWriter output, out JournalFold fold)
+    {
+        try
+        {
+            fold = ReadJournal(spool);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            output.WriteLine($"error: journal: {e.Message}");
+            fold = new JournalFold();
+            return false;
+        }
+    }
+
+    // The envelope file names only the recipients still to go when the journal says others are final.
+    internal static void ExportOne(in SpoolRecord r, FoldedMessage? m, string outDir, bool durable)
     {
         string id = r.QueueIdString;
         WriteFile(Path.Combine(outDir, id + ".eml"), r.Data, durable);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(512 + r.EncodedEnvelope.Length * 2);
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-            WriteEnvelopeJson(w, r);
+            WriteEnvelopeJson(w, r, m, pendingOnly: true);
         WriteFile(Path.Combine(outDir, id + ".json"), buffer.WrittenSpan, durable);
     }
 
@@ -135,23 +164,33 @@ public static partial class SpoolCommands
             throw new IOException($"fdatasync {path}: errno {Native.LibC.LastError}");
     }
 
-    private static void WriteEnvelopeJson(Utf8JsonWriter w, in SpoolRecord r)
+    // pendingOnly (export, drain): recipients already final are left out. Otherwise (list) each carries its state.
+    private static void WriteEnvelopeJson(Utf8JsonWriter w, in SpoolRecord r, FoldedMessage? m, bool pendingOnly)
     {
         var e = r.Envelope;
         w.WriteStartObject();
         w.WriteString("id"u8, r.QueueId);
         w.WriteString("arrival"u8, r.Arrival);
         w.WriteNumber("size"u8, r.Data.Length);
+        if (!pendingOnly)
+        {
+            w.WriteString("state"u8, Word(ProgressOf(m, e.RecipientCount)));
+            w.WriteBoolean("held"u8, m is { Held: true });
+        }
         Bytes(w, "client_address", e.ClientAddress);
         Bytes(w, "helo", e.HeloName);
         Bytes(w, "mail_from", e.ReversePath);
         Bytes(w, "mail_parameters", e.MailParameters);
         w.WriteStartArray("rcpt"u8);
+        int index = 0;
         foreach (var rcpt in e.GetRecipients())
         {
+            var state = StateOf(m, index++);
+            if (pendingOnly && IsFinal(state)) continue;
             w.WriteStartObject();
             Bytes(w, "to", rcpt.ForwardPath);
             Bytes(w, "parameters", rcpt.Parameters);
+            if (!pendingOnly) w.WriteString("state"u8, Word(state));
             w.WriteEndObject();
         }
         w.WriteEndArray();

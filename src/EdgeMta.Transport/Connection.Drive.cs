@@ -66,6 +66,17 @@ internal sealed partial class Connection
                 BeginDrain();
                 continue;
             }
+            if (_writeMore)
+            {
+                // All of the last chunk has left. Budgeted like receives: a stream whose sends complete at
+                // once must not hold this thread for the whole message.
+                if (--receivesLeft < 0)
+                {
+                    return DriveResult.Yielded;
+                }
+                InvokeWritable();
+                continue;
+            }
             if (_tlsEstablished)
             {
                 _tlsEstablished = false;
@@ -194,6 +205,9 @@ internal sealed partial class Connection
                 break;
             case HandlerStatus.StartTls:
                 RequestTls();
+                break;
+            case HandlerStatus.WriteMore:
+                RequestWriteMore();
                 break;
         }
     }

@@ -10,6 +10,9 @@
 // send is SslStream.WriteAsync. The Running word, the drive loop, the buffers and every other callback are
 // the ones the plain path uses; only the source of the completion differs.
 //
+// Outbound connections run the same handshake as the client (AuthenticateAsClientAsync with the handler's
+// ClientTlsOptions, Connection.Outbound.cs); a failure is told to the handler (OnTlsFailed) before OnClosed.
+//
 // What it does not do: ask for client certificates, renegotiate, check revocation, or resume sessions
 // beyond what SslStream does by itself. A failed or timed-out handshake closes the connection (the handler
 // hears OnClosed, never OnTlsEstablished). The close sends close_notify (RFC 8446 §6.1) before our FIN.
@@ -47,7 +50,11 @@ internal sealed partial class Connection
     /// <summary>The handler answered StartTls; checked here, acted on once the pass's output is sent.</summary>
     private void RequestTls()
     {
-        if (_server.TlsOptions is null)
+        if (_outbound is not null && !TakeClientTlsOptions())
+        {
+            return; // faulted: the handler has no client options
+        }
+        if (_outbound is null && _server.TlsOptions is null)
         {
             Fault(new InvalidOperationException("The handler answered StartTls but TransportOptions.TlsCertificate is not set."));
         }
@@ -77,12 +84,17 @@ internal sealed partial class Connection
         try
         {
             _tls = new SslStream(new NetworkStream(_socket!, ownsSocket: false), leaveInnerStreamOpen: false);
-            _tlsTask = _tls.AuthenticateAsServerAsync(_server.TlsOptions!, CancellationToken.None).ConfigureAwait(false).GetAwaiter();
+            Task handshake = _clientTlsOptions is { } client
+                ? _tls.AuthenticateAsClientAsync(client, CancellationToken.None) // outbound (Connection.Outbound.cs)
+                : _tls.AuthenticateAsServerAsync(_server.TlsOptions!, CancellationToken.None);
+            _tlsTask = handshake.ConfigureAwait(false).GetAwaiter();
         }
-        catch (Exception exception) when (exception is IOException or ObjectDisposedException or SocketException or InvalidOperationException)
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException or SocketException or InvalidOperationException
+            || _outbound is not null) // the handler's options may be refused at once (ArgumentException): a failed handshake
         {
             _handshakePending = false;
             Interlocked.Increment(ref _server.Counters._tlsFailed);
+            ReportTlsFailure(exception);
             Close(); // the socket went away before the handshake began
             return;
         }
@@ -103,12 +115,14 @@ internal sealed partial class Connection
         {
             _tlsTask.GetResult();
         }
-        catch (Exception)
+        catch (Exception exception)
         {
             // Any failure (a client that speaks no TLS, no common cipher, a timeout's Close): the
-            // connection ends, as Postfix's smtpd does after a failed STARTTLS handshake.
+            // connection ends, as Postfix's smtpd does after a failed STARTTLS handshake. An outbound
+            // handler hears why first (a refused certificate is a deferral reason, docs/DELIVERY.md).
             _tlsTask = default;
             Interlocked.Increment(ref _server.Counters._tlsFailed);
+            ReportTlsFailure(exception);
             Close();
             return;
         }

@@ -1,4 +1,5 @@
-// One accepted socket and the loop that moves its bytes between the socket and its handler.
+// One accepted socket (or one this process connected: Connection.Outbound.cs) and the loop that moves its
+// bytes between the socket and its handler.
 //
 // Contract
 // - Handler callbacks for one connection never overlap. Every event (a receive or send completing,
@@ -108,18 +109,9 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
     /// </summary>
     public void Start(Socket socket, long id, IPAddress? admittedAddress, ConnectionRejection? rejection)
     {
-        int generation = unchecked((int)id);
-        if (generation == 0)
-        {
-            generation = 1;
-        }
-        _socket = socket;
-        _id = id;
+        int generation = Claim(socket, id);
         _admittedAddress = admittedAddress;
         _admitted = rejection is null;
-        _idleTimeoutMs = _server.DefaultIdleTimeoutMs;
-        _deadline = long.MaxValue;
-        Volatile.Write(ref _state, ((long)generation << 32) | Running);
 
         ConnectionTable.Mode mode = _server.Table.Register(this, generation, out _slot);
         var info = new ConnectionInfo(this, generation, id, socket.RemoteEndPoint as IPEndPoint, socket.LocalEndPoint as IPEndPoint);
@@ -140,6 +132,28 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         {
             Fault(exception);
         }
+        Opened(mode);
+    }
+
+    /// <summary>Takes the socket for a new generation; the caller holds Running from here on.</summary>
+    private int Claim(Socket socket, long id)
+    {
+        int generation = unchecked((int)id);
+        if (generation == 0)
+        {
+            generation = 1;
+        }
+        _socket = socket;
+        _id = id;
+        _idleTimeoutMs = _server.DefaultIdleTimeoutMs;
+        _deadline = long.MaxValue;
+        Volatile.Write(ref _state, ((long)generation << 32) | Running);
+        return generation;
+    }
+
+    /// <summary>After OnOpened: join a stop already under way, then run the first send and receive inline.</summary>
+    private void Opened(ConnectionTable.Mode mode)
+    {
         if (mode == ConnectionTable.Mode.Stopping)
         {
             _shutdownRequested = true;
@@ -314,6 +328,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
             {
                 // A client that stopped reading, a FIN that never came, or a TLS handshake that stalled.
                 Interlocked.Increment(ref _server.Counters._timedOut);
+                _handshakeTimedOut = _handshakePending; // the reason OnTlsFailed gives (Connection.Outbound.cs)
                 Close();
             }
             else if (_receivePending && !_paused && _handler is not null)
@@ -334,7 +349,10 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
             try
             {
                 handler.OnClosed();
-                _server.Factory.Return(handler);
+                if (_outbound is null)
+                {
+                    _server.Factory.Return(handler); // an outbound handler is the caller's, not the factory's
+                }
             }
             catch (Exception exception)
             {
@@ -343,6 +361,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         }
         ReturnInput();
         ReleaseTls();
+        ReleaseOutbound();
         _output.Reset();
         if (_sending is not null)
         {

@@ -1,5 +1,6 @@
 // Contract: the transport's monotonic time, in milliseconds, for deadlines (idle, send, linger, TLS
-// handshake) and the sweep that checks them (ConnectionTable.cs).
+// handshake) and the sweep that checks them (ConnectionTable.cs), and the one-shot timer of an outbound
+// connect (OutboundConnect.cs).
 //
 // With TimeProvider.System, the default, it reads Environment.TickCount64 as the transport always did: a
 // vDSO read of the coarse monotonic clock, nothing more on the per-receive path. Any other provider (a
@@ -32,4 +33,8 @@ internal readonly struct TransportClock
     /// <summary>A periodic timer on this clock (a fake provider fires it when its time is advanced).</summary>
     public ITimer CreateTimer(TimerCallback callback, object state, TimeSpan period) =>
         (_provider ?? TimeProvider.System).CreateTimer(callback, state, period, period);
+
+    /// <summary>A timer that fires once, after <paramref name="due"/> (an outbound connect's timeout).</summary>
+    public ITimer CreateOneShot(TimerCallback callback, object state, TimeSpan due) =>
+        (_provider ?? TimeProvider.System).CreateTimer(callback, state, due, Timeout.InfiniteTimeSpan);
 }

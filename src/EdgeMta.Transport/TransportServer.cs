@@ -5,7 +5,8 @@
 // BoundEndPoints then says where it listens, ports resolved (port 0). Each accepted socket is counted
 // against MaxConnections and MaxConnectionsPerAddress at accept; one over a limit is still given a
 // connection object so the factory's refusal (421 4.7.0 in SMTP) is sent and the socket closed
-// gracefully, without a handler. StopAsync stops accepting, asks every handler to finish (OnShutdown),
+// gracefully, without a handler. Outbound connections (TransportServer.Outbound.cs) share the table and the
+// stop, not the limits. StopAsync stops accepting, asks every handler to finish (OnShutdown),
 // waits for them up to the deadline and then closes the rest. Nothing here throws at a client's
 // behaviour; only Start throws (a bind that fails).
 using System.Net;
@@ -18,7 +19,7 @@ using Microsoft.Extensions.ObjectPool;
 namespace EdgeMta.Transport;
 
 /// <summary>Listens on a set of endpoints and runs one <see cref="IConnectionHandler"/> per connection.</summary>
-public sealed class TransportServer : IAsyncDisposable
+public sealed partial class TransportServer : IAsyncDisposable
 {
     private readonly TransportOptions _options;
     private readonly ObjectPool<Connection> _connections;
@@ -161,6 +162,7 @@ public sealed class TransportServer : IAsyncDisposable
         {
             listener.Start();
         }
+        _started = true; // from now on Connect is allowed (TransportServer.Outbound.cs)
     }
 
     /// <summary>
@@ -180,6 +182,7 @@ public sealed class TransportServer : IAsyncDisposable
 
     private async Task StopCoreAsync(TimeSpan deadline)
     {
+        AbortConnects();
         foreach (Listener listener in _listeners)
         {
             listener.Stop();

@@ -1,6 +1,6 @@
 // The command tree of PROTOCOL.md's command-line contract: `edgemta [serve] [flags]`, the `spool`
-// operator commands, --help and --version. Exit codes: 0 done, 1 failure (or damage found by verify),
-// 2 a bad command line.
+// operator commands, the `queue` commands (docs/DELIVERY.md, QueueCommand.cs), --help and --version.
+// Exit codes: 0 done, 1 failure (or damage found by verify; for queue: an id not found), 2 a bad command line.
 using System.CommandLine;
 using EdgeMta.Spool;
 
@@ -24,6 +24,7 @@ internal static class HostCommands
         root.Subcommands.Add(serve);
 
         root.Subcommands.Add(SpoolCommand());
+        root.Subcommands.Add(QueueCommand.Build());
         return root;
     }
 
@@ -32,11 +33,11 @@ internal static class HostCommands
         var spool = new Command("spool", "Operator commands on a spool directory (run them while the server is stopped, or on a copy)");
         spool.Subcommands.Add(Reading("stats", "Counts: messages, bytes, segments, damaged records",
             (dir, json) => SpoolCommands.Stats(dir, json, Console.Out)));
-        spool.Subcommands.Add(Reading("list", "One line a message: id, time, sender, recipients, size",
+        spool.Subcommands.Add(Reading("list", "One line a message: id, time, delivery state (from the journal), sender, recipients, size",
             (dir, json) => SpoolCommands.List(dir, json, Console.Out)));
         spool.Subcommands.Add(Writing("export", "One <id>.eml (the exact accepted bytes) and <id>.json (the envelope) a message",
             (dir, outDir) => SpoolCommands.Export(dir, outDir, Console.Out)));
-        spool.Subcommands.Add(Writing("drain", "Export each message, then mark it consumed durably; emptied segments are deleted",
+        spool.Subcommands.Add(Writing("drain", "Export each message not yet delivered, then mark it consumed durably; emptied segments are deleted",
             (dir, outDir) => SpoolCommands.Drain(dir, outDir, Console.Out)));
 
         var verify = new Command("verify", "Check every record; exit 1 on damage");

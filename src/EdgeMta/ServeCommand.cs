@@ -106,6 +106,7 @@ internal static partial class ServeCommand
             Console.Error.WriteLine("edgemta: --sync none: accepted mail is NOT flushed to disk before 250; for benchmarks only");
         }
         server.LogRecovery();
+        server.LogDelivery();
         systemd.Ready(ReadyStatus(server), () => server.FlusherHeartbeat, server.FlusherHeartbeatPeriod);
 
         using (cancellation.Register(() => stop.TrySetResult()))

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using EdgeMta.Delivery;
 using EdgeMta.Protocol;
 using EdgeMta.Protocol.Data;
 using EdgeMta.Server;
@@ -52,6 +54,16 @@ internal sealed class ServeFlags
     public readonly Option<double> GreetDelay = new("--greet-delay") { Description = "Seconds to wait before the greeting; early talkers are refused", DefaultValueFactory = _ => Defaults.Session.GreetDelay.TotalSeconds };
     public readonly Option<string> Sync = new("--sync") { Description = "always: every 250 follows a durable write; none: benchmarks only", DefaultValueFactory = _ => "always" };
     public readonly Option<int> SpoolTimeout = new("--spool-timeout") { Description = "Seconds a session waits for the spool before 451 4.3.0", DefaultValueFactory = _ => (int)Defaults.Spool.CommitTimeout.TotalSeconds };
+    public readonly Option<string[]> Relay = new("--relay") { Description = "Next hop: smtp://HOST[:PORT], lmtp://HOST[:PORT] or lmtp+unix:/PATH; repeatable (failover in order)", Arity = ArgumentArity.OneOrMore };
+    public readonly Option<string> RelayTls = new("--relay-tls") { Description = "STARTTLS to the next hop: none, may, require, verify", DefaultValueFactory = _ => "may" };
+    public readonly Option<FileInfo> RelayCa = new("--relay-ca") { Description = "PEM trust anchor for --relay-tls verify" };
+    public readonly Option<int> RelayConcurrency = new("--relay-concurrency") { Description = "Connections open to one next hop", DefaultValueFactory = _ => 20 };
+    public readonly Option<int> RelayRecipients = new("--relay-recipients") { Description = "Recipients in one outbound transaction", DefaultValueFactory = _ => 50 };
+    public readonly Option<TimeSpan> RetryMin = Duration("--retry-min", "Shortest wait before a deferred message is tried again", "300s");
+    public readonly Option<TimeSpan> RetryMax = Duration("--retry-max", "Longest wait before a deferred message is tried again", "4000s");
+    public readonly Option<TimeSpan> QueueLifetime = Duration("--queue-lifetime", "Deferred this long, a recipient fails and is bounced", "5d");
+    public readonly Option<TimeSpan> BounceLifetime = Duration("--bounce-lifetime", "The same for null-sender messages, dropped unbounced", "2d");
+    public readonly Option<TimeSpan> DelayWarning = Duration("--delay-warning", "One delay notice after this long (0: off)", "0");
     public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
 
     public ServeFlags()
@@ -67,6 +79,9 @@ internal sealed class ServeFlags
         Positive(CommandTimeout);
         Positive(DataTimeout);
         Positive(SpoolTimeout);
+        Positive(RelayConcurrency);
+        Positive(RelayRecipients);
+        RelayTls.AcceptOnlyFromAmong("none", "may", "require", "verify");
         GreetDelay.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -80,7 +95,8 @@ internal sealed class ServeFlags
     {
         foreach (Option option in (Option[])[Listen, Spool, HostName, Domain, Recipients, MaxMessageSize, MaxRecipients,
                      MaxConnections, MaxConnectionsPerIp, CommandTimeout, DataTimeout, Vrfy, Expn, LegacySend, BareNewline,
-                     RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, SpoolTimeout, Verbose, MetricsListen])
+                     RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, SpoolTimeout, Verbose, MetricsListen, Relay, RelayTls, RelayCa,
+                     RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning])
         {
             command.Options.Add(option);
         }
@@ -91,6 +107,12 @@ internal sealed class ServeFlags
             if (r.GetValue(RequireTls) && !cert) r.AddError("--require-tls needs a certificate: --tls-cert FILE --tls-key FILE");
             if (r.GetValue(TlsCert) is { Exists: false } certFile) r.AddError($"--tls-cert: no such file {certFile.FullName}");
             if (r.GetValue(TlsKey) is { Exists: false } keyFile) r.AddError($"--tls-key: no such file {keyFile.FullName}");
+            foreach (string relay in r.GetValue(Relay) ?? [])
+            {
+                if (!RelayEndpoint.TryParse(relay, out _, out string error)) r.AddError($"--relay: {error}");
+            }
+            if (r.GetValue(RelayCa) is { Exists: false } ca) r.AddError($"--relay-ca: no such file {ca.FullName}");
+            if (r.GetValue(RetryMin) > r.GetValue(RetryMax)) r.AddError("--retry-min is longer than --retry-max");
             if (r.GetValue(Recipients) is { Exists: false } file) r.AddError($"--recipients: no such file {file.FullName}");
             if (r.GetValue(HostName) is { } host && !SmtpSessionOptions.IsValidHostName(host))
             {
@@ -138,8 +160,57 @@ internal sealed class ServeFlags
             TlsKeyFile = p.GetValue(TlsKey)?.FullName,
             Verbose = p.GetValue(Verbose),
             MetricsListen = p.GetValue(MetricsListen),
+            Delivery = DeliveryOptionsOf(p, p.GetValue(HostName) is { Length: > 0 } name ? name : Defaults.Session.HostName),
         };
     }
+
+    private DeliveryOptions? DeliveryOptionsOf(ParseResult p, string hostname)
+    {
+        string[] relays = p.GetValue(Relay) ?? [];
+        if (relays.Length == 0) return null;
+        var endpoints = new List<RelayEndpoint>(relays.Length);
+        foreach (string relay in relays)
+        {
+            if (RelayEndpoint.TryParse(relay, out var endpoint, out _)) endpoints.Add(endpoint);
+        }
+        X509Certificate2Collection? anchors = null;
+        if (p.GetValue(RelayCa) is { } ca)
+        {
+            anchors = new X509Certificate2Collection();
+            anchors.ImportFromPemFile(ca.FullName);
+        }
+        return new DeliveryOptions
+        {
+            Relays = endpoints,
+            Hostname = hostname,
+            Tls = p.GetValue(RelayTls) switch { "none" => RelayTlsMode.None, "require" => RelayTlsMode.Require, "verify" => RelayTlsMode.Verify, _ => RelayTlsMode.May },
+            TrustAnchors = anchors,
+            MaxRecipients = p.GetValue(RelayRecipients),
+            Scheduler = new SchedulerOptions
+            {
+                Concurrency = p.GetValue(RelayConcurrency),
+                RetryMin = p.GetValue(RetryMin),
+                RetryMax = p.GetValue(RetryMax),
+                QueueLifetime = p.GetValue(QueueLifetime),
+                BounceLifetime = p.GetValue(BounceLifetime),
+                DelayWarning = p.GetValue(DelayWarning),
+            },
+        };
+    }
+
+    // DURATION (docs/DELIVERY.md): seconds, or a number with s, m, h or d; a bad one is one line and exit 2.
+    private static Option<TimeSpan> Duration(string name, string description, string defaultText) => new(name)
+    {
+        Description = $"{description} (seconds, or with s, m, h, d; default {defaultText})",
+        DefaultValueFactory = _ => DurationParser.TryParse(defaultText, out TimeSpan d, out string _) ? d : TimeSpan.Zero,
+        CustomParser = r =>
+        {
+            string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (DurationParser.TryParse(text, out TimeSpan d, out string error)) return d;
+            r.AddError($"{name}: {error}");
+            return TimeSpan.Zero;
+        },
+    };
 
     // A custom parser rather than a validator: a validator sees the value only after conversion, and a
     // conversion failure ("abc") would surface as an exception instead of the one-line error.

@@ -9,7 +9,7 @@ using EdgeMta.Transport;
 
 namespace EdgeMta.TestKit;
 
-public sealed class InMemoryConnection : IConnectionControl
+public sealed partial class InMemoryConnection : IConnectionControl
 {
     private const int Generation = 1; // each connection is a new object: no generation is ever reused
 
@@ -181,7 +181,7 @@ public sealed class InMemoryConnection : IConnectionControl
         Drive();
     }
 
-    private enum Step { None, Opened, Close, Resumed, Shutdown, TimedOut, Input }
+    private enum Step { None, Opened, Close, Resumed, Shutdown, TimedOut, Input, Writable, TlsEstablished, TlsFailed }
 
     private void Drive()
     {
@@ -225,6 +225,8 @@ public sealed class InMemoryConnection : IConnectionControl
     {
         if (_closed) return Step.None;
         if (_closeRequested || _peerGone) return Step.Close;
+        Step outbound = NextOutbound();
+        if (outbound != Step.None || _writePending) return outbound;
         if (_paused)
         {
             if (!_resumeRequested)
@@ -274,6 +276,11 @@ public sealed class InMemoryConnection : IConnectionControl
             OfferInput(handler);
             return;
         }
+        if (step == Step.TlsFailed)
+        {
+            RunTlsFailed(handler);
+            return;
+        }
         long resumesBefore;
         lock (_gate) resumesBefore = _resumes;
         HandlerStatus status;
@@ -284,6 +291,8 @@ public sealed class InMemoryConnection : IConnectionControl
                 Step.Opened => handler.OnOpened(Info, _output),
                 Step.Resumed => handler.OnResumed(_output),
                 Step.Shutdown => handler.OnShutdown(_output),
+                Step.Writable => ((IOutboundHandler)handler).OnWritable(_output),
+                Step.TlsEstablished => handler.OnTlsEstablished(_output),
                 _ => handler.OnTimedOut(_output),
             };
         }
@@ -346,8 +355,18 @@ public sealed class InMemoryConnection : IConnectionControl
                 case HandlerStatus.Close:
                     _closeRequested = true;
                     break;
+                case HandlerStatus.StartTls when _handler is IOutboundHandler outbound:
+                    StartClientTls(outbound);
+                    break;
                 case HandlerStatus.StartTls:
                     Fault = new NotSupportedException("The in-memory transport has no TLS.");
+                    _closeRequested = true;
+                    break;
+                case HandlerStatus.WriteMore when _handler is IOutboundHandler:
+                    _writePending = true;
+                    break;
+                case HandlerStatus.WriteMore:
+                    Fault = new InvalidOperationException("WriteMore is for outbound handlers only.");
                     _closeRequested = true;
                     break;
             }
@@ -369,7 +388,9 @@ public sealed class InMemoryConnection : IConnectionControl
         lock (_gate)
         {
             if (_output.WrittenCount == 0) return;
-            _sent.Append(Encoding.Latin1.GetString(_output.WrittenSpan));
+            string text = Encoding.Latin1.GetString(_output.WrittenSpan);
+            _sent.Append(text);
+            _sends.Add(text);
             _output.ResetWrittenCount();
         }
     }

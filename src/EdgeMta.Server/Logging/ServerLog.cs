@@ -29,6 +29,16 @@ public enum LogEvent
     Reloaded = 60,
     ReloadFailed = 61,
     SignalIgnored = 62,
+    Delivered = 70,
+    Deferred = 71,
+    Failed = 72,
+    Bounce = 73,
+    PossibleDuplicate = 74,
+    RelayDead = 75,
+    RelayAlive = 76,
+    DeliveryTrouble = 77,
+    DeliveryOff = 78,
+    DeliveryStarted = 79,
 }
 
 /// <summary>
@@ -175,6 +185,16 @@ public sealed class ServerLog : IDisposable
         LogEvent.Reloaded => "reloaded"u8,
         LogEvent.ReloadFailed => "reload-failed"u8,
         LogEvent.SignalIgnored => "signal-ignored"u8,
+        LogEvent.Delivered => "delivered"u8,
+        LogEvent.Deferred => "deferred"u8,
+        LogEvent.Failed => "failed"u8,
+        LogEvent.Bounce => "bounce"u8,
+        LogEvent.PossibleDuplicate => "possible-duplicate"u8,
+        LogEvent.RelayDead => "relay-dead"u8,
+        LogEvent.RelayAlive => "relay-alive"u8,
+        LogEvent.DeliveryTrouble => "delivery-trouble"u8,
+        LogEvent.DeliveryOff => "delivery-off"u8,
+        LogEvent.DeliveryStarted => "delivery-start"u8,
         _ => "event"u8,
     };
 

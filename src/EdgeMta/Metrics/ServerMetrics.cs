@@ -1,5 +1,5 @@
 // Contract: the series `GET /metrics` serves, read from the counters each library keeps where its work happens
-// (TransportCounters, CommandCounters, SessionCounters, SpoolCounters) and from the spool's directory and
+// (TransportCounters, CommandCounters, SessionCounters, SpoolCounters, DeliveryCounters) and from the spool's directory and
 // statvfs at scrape time. docs/OPERATIONS.md lists them with their meaning; the names follow Prometheus'
 // conventions: the `edgemta_` prefix, `_total` on counters, base units (`_bytes`, `_seconds`).
 // Labels are low-cardinality by construction: a result, a verb from a fixed list, a three-digit code, the
@@ -48,6 +48,25 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         WriteReplies(w, server.Sessions);
         WriteMessages(w, server.Sessions);
         WriteSpool(w, server.SpoolCounters, server.MeasureSpoolUsage());
+        WriteDelivery(w, server);
+    }
+
+    // docs/DELIVERY.md "Log lines": each counted event is one of those lines; zero without --relay.
+    private static void WriteDelivery(PrometheusTextWriter w, EdgeMtaServer server)
+    {
+        var d = server.Delivery;
+        w.Family("edgemta_delivery_recipients_total"u8, "counter"u8, "Recipient outcomes at the next hop: delivered, deferred (per attempt), failed (bounced or expired)."u8);
+        w.Sample("edgemta_delivery_recipients_total"u8, "result"u8, "delivered"u8, d.Delivered);
+        w.Sample("edgemta_delivery_recipients_total"u8, "result"u8, "deferred"u8, d.Deferred);
+        w.Sample("edgemta_delivery_recipients_total"u8, "result"u8, "failed"u8, d.Failed);
+        w.Family("edgemta_bounces_total"u8, "counter"u8, "Delivery status notifications spooled for senders."u8);
+        w.Sample("edgemta_bounces_total"u8, d.Bounces);
+        w.Family("edgemta_possible_duplicates_total"u8, "counter"u8, "Attempts that may have delivered twice: a connection lost after the final dot, or a journal write that failed."u8);
+        w.Sample("edgemta_possible_duplicates_total"u8, d.PossibleDuplicates);
+        w.Family("edgemta_relay_dead_total"u8, "counter"u8, "Times a next hop was marked dead."u8);
+        w.Sample("edgemta_relay_dead_total"u8, d.RelayDead);
+        w.Family("edgemta_queue_messages"u8, "gauge"u8, "Messages the delivery agent holds: not yet delivered, failed with their bounce queued, or deleted."u8);
+        w.Sample("edgemta_queue_messages"u8, server.QueueLength);
     }
 
     private static void WriteCommands(PrometheusTextWriter w, CommandCounters commands)

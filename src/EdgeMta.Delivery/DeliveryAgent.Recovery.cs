@@ -1,0 +1,108 @@
+// Start (FORMAT.md "Delivery journal", "Recovery"): the spool's recovery has listed every committed record
+// (OnRecovered); the journal is folded over them; each message with a recipient not final becomes a QueueEntry,
+// due no earlier than its journalled next attempt; a Failed recipient whose bounce was never queued gets it now.
+// Then the journal is compacted: the live state is restated in a fresh file, made durable, and only then are the
+// old files deleted (a crash in between leaves both, and the fold gives the same state from both). Segments with
+// nothing live left are deleted by the pump.
+using EdgeMta.Spool;
+
+namespace EdgeMta.Delivery;
+
+public sealed partial class DeliveryAgent
+{
+    /// <summary>What the last start found, for the server's start line and tests.</summary>
+    public RecoverySummary Recovery { get; private set; }
+
+    private DeliveryJournal Recover(string directory)
+    {
+        var fold = new JournalFold();
+        var read = JournalReader.Read(directory, fold);
+        string journalDir = Path.Combine(directory, JournalReader.DirectoryName);
+        string[] oldFiles = Directory.Exists(journalDir) ? Directory.GetFiles(journalDir, "*.jnl") : [];
+        var restated = new List<JournalRecord>();
+        int live = 0, held = 0, bounces = 0;
+        long now = NowMs;
+        lock (_gate)
+        {
+            foreach (var r in _recovered)
+            {
+                var entry = new QueueEntry(r.Id, r.Segment, r.Offset, r.ArrivalMs, r.Size, r.Recipients, r.NullSender);
+                var folded = fold.Find(r.Id);
+                if (folded is not null && (folded.Segment != r.Segment || folded.Offset != r.Offset)) folded = null;
+                if (folded is not null) Restore(entry, folded, restated, now);
+                if (entry.AllFinal && !HasBouncePending(entry)) continue;
+                live++;
+                _entries[entry.QueueId] = entry;
+                _liveBySegment[entry.Segment] = _liveBySegment.GetValueOrDefault(entry.Segment) + 1;
+                if (entry.Held) held++;
+                if (HasBouncePending(entry))
+                {
+                    bounces++;
+                    _bounceDue.Enqueue(entry);
+                }
+                if (!entry.AllFinal)
+                {
+                    bool hold = entry.Held;
+                    entry.Held = false;   // the scheduler sets it as it holds the entry out of its lanes
+                    _scheduler.AddRecovered(entry);
+                    if (hold) _scheduler.Hold(entry);
+                }
+            }
+            _recovered.Clear();
+            _recovered.TrimExcess();
+            foreach (string file in SpoolRecovery.SegmentFiles(directory))
+            {
+                long sequence = SpoolRecovery.SequenceOf(file);
+                if (!_liveBySegment.ContainsKey(sequence)) _emptySegments.Add(sequence);
+            }
+        }
+        var journal = DeliveryJournal.Open(directory);
+        int err = restated.Count == 0 ? 0 : journal.Append(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(restated));
+        if (err == 0)
+        {
+            foreach (string f in oldFiles) File.Delete(f);
+        }
+        else
+        {
+            _events.Trouble($"delivery: journal compaction failed (errno {err}); the old journal files stay");
+        }
+        Recovery = new RecoverySummary(live, held, bounces, read.Records, read.Damaged);
+        return journal;
+    }
+
+    private static void Restore(QueueEntry entry, FoldedMessage folded, List<JournalRecord> restated, long now)
+    {
+        entry.Held = folded.Held;
+        long next = 0;
+        var mine = new List<JournalRecord>(entry.Recipients.Length + 2);
+        for (int i = 0; i < entry.Recipients.Length; i++)
+        {
+            var f = folded.Recipient((ushort)i);
+            ref var rcpt = ref entry.Recipients[i];
+            rcpt.State = f.State;
+            rcpt.Attempts = f.Attempts;
+            rcpt.Code = f.ReplyCode;
+            rcpt.PossiblyDelivered = f.PossiblyDelivered;
+            rcpt.BouncePending = f.State == RecipientState.Failed && !entry.NullSender && folded.BounceReference == 0;
+            next = Math.Max(next, f.NextAttemptUnixMs);
+            entry.Attempts = Math.Max(entry.Attempts, f.Attempts);
+            var type = f.State switch
+            {
+                RecipientState.Delivered => JournalRecordType.Delivered,
+                RecipientState.Failed => JournalRecordType.Failed,
+                RecipientState.Deleted => JournalRecordType.Delete,
+                RecipientState.Deferred => JournalRecordType.Deferred,
+                _ => (JournalRecordType)0,
+            };
+            if (type != 0) mine.Add(Record(type, entry, i, f.Attempts, f.ReplyCode, default, f.PossiblyDelivered, now, f.NextAttemptUnixMs));
+        }
+        entry.NextAttemptUnixMs = next;
+        if (entry.AllFinal && !HasBouncePending(entry)) return;   // released: nothing to restate
+        restated.AddRange(mine);
+        if (folded.Held) restated.Add(Record(JournalRecordType.Hold, entry, JournalRecord.WholeMessage, 0, 0, default, false, now, 0));
+        if (folded.BounceReference != 0) restated.Add(Record(JournalRecordType.BounceQueued, entry, JournalRecord.WholeMessage, 0, 0, default, false, now, folded.BounceReference));
+    }
+}
+
+/// <summary>What the delivery agent found at start.</summary>
+public readonly record struct RecoverySummary(int Live, int Held, int BouncesDue, long JournalRecords, long DamagedRecords);

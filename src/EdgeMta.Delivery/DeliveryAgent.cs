@@ -1,0 +1,198 @@
+// The delivery agent: what turns edgemta into a store-and-forward MTA (docs/DELIVERY.md). It learns of every
+// commit from the spool (ISpoolObserver, no polling), keeps a compact index of live messages (QueueEntry), asks
+// the scheduler what is due, hands messages to relay client sessions on the transport's pooled sockets, journals
+// each outcome through the group-committing JournalWriter, composes and spools bounces, and releases what is done.
+//
+// Threading: one lock (_gate) guards the index, the scheduler and the per-hop session books; it is held only for
+// memory work. Blocking work (reading a record with pread, composing a bounce) runs on the agent's own thread
+// ("pump"), woken by commits, completions and a timer on the injected clock. Session callbacks come on transport
+// threads and only take the lock. Journal completions come on the journal thread.
+//
+// Durability order (FORMAT.md "When durable"): an attempt is finished (the scheduler told, the message perhaps
+// released) only in the completion of the journal records of its last transaction, so nothing is let go that the
+// journal does not hold. A failed journal write turns the attempt's final outcomes back into deferrals: the
+// message is sent again (a possible duplicate, logged), never assumed done.
+// What it does not do: parse SMTP (RelayClientSession), choose times (DeliveryScheduler), format queue output
+// (QueueFormatter).
+using System.Buffers;
+using EdgeMta.Spool;
+using EdgeMta.Transport;
+
+namespace EdgeMta.Delivery;
+
+public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
+{
+    private readonly DeliveryOptions _options;
+    private readonly IDeliveryEvents _events;
+    private readonly TimeProvider _clock;
+    private readonly object _gate = new();
+    private readonly DeliveryScheduler _scheduler;
+    private readonly Dictionary<string, QueueEntry> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, int> _liveBySegment = new();
+    private readonly HashSet<long> _emptySegments = new();
+    private readonly Queue<(long Segment, long Offset, string Id)> _commits = new();
+    private readonly List<Recovered> _recovered = new();
+    private readonly HopBook[] _hops;
+    private readonly ArrayPool<byte> _buffers = ArrayPool<byte>.Shared;
+    private Thread? _pump;
+    private ITimer? _timer;
+    private MessageSpool? _spool;
+    private TransportServer? _transport;
+    private JournalWriter? _journal;
+    private bool _wake;
+    private bool _stopping;
+
+    public DeliveryAgent(DeliveryOptions options, IDeliveryEvents events)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(options.Relays.Count);
+        _options = options;
+        _events = events;
+        _clock = options.Clock;
+        _scheduler = new DeliveryScheduler(options.Scheduler with { Hops = options.Relays.Count }, _clock);
+        _hops = new HopBook[options.Relays.Count];
+        for (int i = 0; i < _hops.Length; i++) _hops[i] = new HopBook(i, SessionOptionsFor(options.Relays[i]));
+        _composer = new BounceComposer(options.Hostname, _clock, NextMessageId);
+    }
+
+    /// <summary>Live messages in the index.</summary>
+    public int Count { get { lock (_gate) return _entries.Count; } }
+
+    /// <summary>Give this to MessageSpool.Open: it records what recovery keeps, for <see cref="Start"/>.</summary>
+    public void OnRecovered(in SpoolRecord record)
+    {
+        var envelope = record.Envelope;
+        _recovered.Add(new Recovered(SpoolRecovery.SequenceOf(record.Segment), record.Offset, record.QueueIdString,
+            record.ArrivalUnixMs, record.Data.Length, envelope.RecipientCount, envelope.ReversePath.IsEmpty));
+    }
+
+    /// <summary>Folds the journal over what recovery found, compacts the journal, and starts delivering.
+    /// Call after MessageSpool.Open (with <see cref="OnRecovered"/>) and once the transport has started.</summary>
+    public void Start(MessageSpool spool, TransportServer transport)
+    {
+        _spool = spool;
+        _transport = transport;
+        var journal = Recover(spool.Directory);
+        _journal = new JournalWriter(journal);
+        _timer = _clock.CreateTimer(_ => Wake(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _pump = new Thread(Pump) { IsBackground = true, Name = "edgemta-delivery" };
+        _pump.Start();
+        Wake();
+    }
+
+    /// <summary>ISpoolObserver: on a spool writer; only queues the place and wakes the pump.</summary>
+    public void OnCommitted(long segment, long offset, ReadOnlySpan<byte> queueId)
+    {
+        string id = System.Text.Encoding.ASCII.GetString(queueId);
+        lock (_gate)
+        {
+            _commits.Enqueue((segment, offset, id));
+            _liveBySegment[segment] = _liveBySegment.GetValueOrDefault(segment) + 1;
+            _wake = true;
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    private void Wake()
+    {
+        lock (_gate)
+        {
+            _wake = true;
+            Monitor.Pulse(_gate);
+        }
+    }
+
+    private void Pump()
+    {
+        while (true)
+        {
+            lock (_gate)
+            {
+                while (!_wake && !_stopping) Monitor.Wait(_gate);
+                if (_stopping) return;
+                _wake = false;
+            }
+            try
+            {
+                PumpOnce();
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or ArgumentException)
+            {
+                _events.Trouble("delivery: " + e.Message);
+            }
+        }
+    }
+
+    /// <summary>One round of the agent's own work, on the pump thread.</summary>
+    private void PumpOnce()
+    {
+        TakeCommits();
+        ExpireDue();
+        StartDue();
+        ComposeBounces();
+        SendDelayNotices();
+        SendRelayedNotices();
+        DeleteEmptySegments();
+        lock (_gate)
+        {
+            TimeSpan? next = _scheduler.UntilNextDue();
+            if (_bounceRetryAt != 0) next = Min(next, TimeSpan.FromMilliseconds(Math.Max(0, _bounceRetryAt - NowMs)));
+            _timer?.Change(next ?? Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private static TimeSpan? Min(TimeSpan? a, TimeSpan b) => a is null || b < a ? b : a;
+
+    private long NowMs => _clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private void TakeCommits()
+    {
+        while (true)
+        {
+            (long Segment, long Offset, string Id) c;
+            lock (_gate)
+            {
+                if (!_commits.TryDequeue(out c)) return;
+            }
+            if (!_spool!.TryReadRecord(c.Segment, c.Offset, System.Text.Encoding.ASCII.GetBytes(c.Id), _buffers, out byte[]? buffer, out int envLength, out int dataLength, out long arrival))
+            {
+                _events.Trouble($"delivery: record {c.Id} at {c.Segment:x16}+{c.Offset} does not read back; left in the spool");
+                continue;
+            }
+            var loaded = LoadedMessage.Parse(buffer!, envLength, dataLength, _buffers);
+            if (loaded is null)
+            {
+                _buffers.Return(buffer!);
+                continue;
+            }
+            var entry = new QueueEntry(c.Id, c.Segment, c.Offset, arrival, dataLength, loaded.RecipientCount, loaded.NullSender);
+            lock (_gate)
+            {
+                _entries[c.Id] = entry;
+                _loaded[entry] = loaded;
+                _scheduler.AddIncoming(entry);
+            }
+        }
+    }
+
+    /// <summary>Stops delivering: no new attempt starts; sessions in flight are the transport's to stop (SIGTERM:
+    /// they finish or abandon before the final dot). Then the journal writes what is queued and closes.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_stopping) return;
+            _stopping = true;
+            Monitor.PulseAll(_gate);
+        }
+        _pump?.Join();
+        _timer?.Dispose();
+        _journal?.Dispose();
+        lock (_gate)
+        {
+            foreach (var loaded in _loaded.Values) loaded.Return();
+            _loaded.Clear();
+        }
+    }
+
+    private readonly record struct Recovered(long Segment, long Offset, string Id, long ArrivalMs, long Size, int Recipients, bool NullSender);
+}

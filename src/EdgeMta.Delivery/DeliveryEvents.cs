@@ -1,0 +1,32 @@
+// What the delivery agent reports, one call per event, for the server's log lines and counters
+// (docs/DELIVERY.md "Log lines"). The server formats; the agent only says what happened.
+// Calls come from the agent's thread and from transport threads; an implementation must not block.
+namespace EdgeMta.Delivery;
+
+public interface IDeliveryEvents
+{
+    void Delivered(string id, string recipient, string relay, string reply, double delaySeconds, int attempts);
+    void Deferred(string id, string recipient, string relay, string reply, double nextSeconds);
+    void Failed(string id, string recipient, string reply);
+    void Bounce(string bounceId, string forId, string to);
+    void PossibleDuplicate(string id, string relay, string reason);
+    void RelayDead(string relay, string reason);
+    void RelayAlive(string relay);
+    /// <summary>Something the operator should see that is not one of the above (a journal write failed).</summary>
+    void Trouble(string what);
+}
+
+/// <summary>The agent's settings, from the serve flags (docs/DELIVERY.md "Flags").</summary>
+public sealed record DeliveryOptions
+{
+    public required IReadOnlyList<RelayEndpoint> Relays { get; init; }
+    /// <summary>--hostname: EHLO name, loop detection, the bounces' Reporting-MTA.</summary>
+    public required string Hostname { get; init; }
+    public RelayTlsMode Tls { get; init; } = RelayTlsMode.May;
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection? TrustAnchors { get; init; }
+    public int MaxRecipients { get; init; } = 50;
+    public SchedulerOptions Scheduler { get; init; } = new();
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+    /// <summary>Overrides each session's timeouts (tests); null: RelaySessionOptions' defaults.</summary>
+    public Func<RelaySessionOptions, RelaySessionOptions>? AdjustSession { get; init; }
+}

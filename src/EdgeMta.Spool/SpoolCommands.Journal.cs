@@ -1,0 +1,96 @@
+// What the offline tools know of delivery (FORMAT.md "Delivery journal"): the journal folded, and each spool
+// record matched to its folded state by queue id and place (segment sequence and region offset), as recovery
+// matches them. A journal record whose place is not the record's is stale or damaged and says nothing about it.
+// Used by `spool list|export|drain` (only what is not yet delivered goes out) and by the offline queue commands.
+// What it does not do: write the journal, or decide whether a bounce is still owed beyond what the fold says.
+// How it fails: an unreadable journal directory throws IOException, as an unreadable spool does.
+namespace EdgeMta.Spool;
+
+/// <summary>One record's delivery state as the offline tools see it.</summary>
+internal enum DeliveryProgress : byte
+{
+    /// <summary>The journal says nothing: no attempt yet (or none recorded).</summary>
+    Pending,
+    /// <summary>Held by an operator, with recipients still to go.</summary>
+    Held,
+    /// <summary>Tried, and some recipients wait for a retry; none final.</summary>
+    Deferred,
+    /// <summary>Some recipients final (delivered, failed or deleted), others still to go.</summary>
+    Partial,
+    /// <summary>Every recipient final: nothing left to deliver.</summary>
+    Done,
+}
+
+public static partial class SpoolCommands
+{
+    /// <summary>The journal of <paramref name="spool"/> folded (empty when there is none).</summary>
+    internal static JournalFold ReadJournal(string spool)
+    {
+        var fold = new JournalFold();
+        JournalReader.Read(spool, fold);
+        return fold;
+    }
+
+    /// <summary>The folded state of <paramref name="r"/>, or null when the journal has nothing for this record
+    /// at this place.</summary>
+    internal static FoldedMessage? Folded(JournalFold fold, in SpoolRecord r)
+    {
+        var m = fold.Find(r.QueueIdString);
+        if (m is null || m.Segment != SpoolRecovery.SequenceOf(r.Segment) || m.Offset != r.Offset) return null;
+        return m;
+    }
+
+    /// <summary>The state of recipient <paramref name="index"/> (Pending without journal word).</summary>
+    internal static RecipientState StateOf(FoldedMessage? m, int index)
+        => m is null || index >= JournalRecord.WholeMessage ? RecipientState.Pending : m.Recipient((ushort)index).State;
+
+    internal static bool IsFinal(RecipientState s) => FoldedMessage.IsFinal(s);
+
+    /// <summary>The whole message's progress, from its <paramref name="recipients"/> recipients' states.</summary>
+    internal static DeliveryProgress ProgressOf(FoldedMessage? m, int recipients)
+    {
+        if (m is null) return DeliveryProgress.Pending;
+        int final = 0, deferred = 0;
+        for (int i = 0; i < recipients; i++)
+        {
+            var s = StateOf(m, i);
+            if (IsFinal(s)) final++;
+            else if (s == RecipientState.Deferred) deferred++;
+        }
+        if (final == recipients) return DeliveryProgress.Done;
+        if (m.Held) return DeliveryProgress.Held;
+        if (final > 0) return DeliveryProgress.Partial;
+        return deferred > 0 ? DeliveryProgress.Deferred : DeliveryProgress.Pending;
+    }
+
+    /// <summary>Whether drain may mark a finished message Consumed: every recipient final and no bounce still
+    /// owed (a Failed recipient's bounce is owed until BounceQueued, unless the sender is null: FORMAT.md,
+    /// "Release"). A message whose bounce is owed stays for the server, which composes it at its next start.</summary>
+    internal static bool Releasable(FoldedMessage m, int recipients, bool nullSender)
+    {
+        if (m.Deleted || nullSender || m.BounceReference != 0) return true;
+        for (int i = 0; i < recipients; i++)
+        {
+            if (StateOf(m, i) == RecipientState.Failed) return false;
+        }
+        return true;
+    }
+
+    internal static string Word(DeliveryProgress p) => p switch
+    {
+        DeliveryProgress.Pending => "pending",
+        DeliveryProgress.Held => "held",
+        DeliveryProgress.Deferred => "deferred",
+        DeliveryProgress.Partial => "partial",
+        _ => "done",
+    };
+
+    internal static string Word(RecipientState s) => s switch
+    {
+        RecipientState.Pending => "pending",
+        RecipientState.Deferred => "deferred",
+        RecipientState.Delivered => "delivered",
+        RecipientState.Failed => "failed",
+        _ => "deleted",
+    };
+}

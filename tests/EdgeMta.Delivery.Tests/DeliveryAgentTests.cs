@@ -1,0 +1,180 @@
+// The agent end to end inside one process: real spool, real outbound sockets and relay sessions, a scripted next
+// hop, and a fake clock for every retry (docs/DELIVERY.md "Replies, per recipient", "Guarantees", "Bounces").
+using System.Text;
+using EdgeMta.Spool;
+
+namespace EdgeMta.Delivery.Tests;
+
+public sealed class DeliveryAgentTests
+{
+    private const string Body = "Subject: t\r\n\r\nhello\r\n.leading dot\r\n";
+
+    [Fact]
+    public async Task Delivers_each_commit_byte_for_byte_and_releases_it()
+    {
+        await using var hop = new TestHop();
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("a@example.org", Body, "b@example.net", "c@example.net");
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0 && hop.Received.Count == 1));
+        var t = hop.Received[0];
+        Assert.Equal("a@example.org", t.From);
+        Assert.Equal(["b@example.net", "c@example.net"], t.To);
+        Assert.Equal(Body, Encoding.Latin1.GetString(t.Data));
+        Assert.Equal(2, rig.Events.Count($"delivered id={id}"));
+    }
+
+    [Fact]
+    public async Task A_4xx_defers_and_the_retry_delivers_after_the_backoff()
+    {
+        await using var hop = new TestHop { RcptReply = (conn, _) => conn == 1 ? "451 4.3.0 try later" : null };
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("a@example.org", Body, "b@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"deferred id={id}") == 1));
+        Assert.Contains(rig.Events.Lines, l => l.StartsWith($"deferred id={id}", StringComparison.Ordinal) && l.Contains("451 4.3.0", StringComparison.Ordinal));
+        Assert.Equal(1, rig.Agent.Count);
+        // Not before --retry-min (60 s here): half of it brings nothing.
+        rig.Advance(TimeSpan.FromSeconds(30));
+        await Task.Delay(200);
+        Assert.Equal(1, hop.Connections);
+        rig.Advance(TimeSpan.FromSeconds(40));
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
+        Assert.Equal(2, hop.Connections);
+        Assert.Single(hop.Received);
+    }
+
+    [Fact]
+    public async Task A_5xx_for_one_of_three_bounces_to_the_sender_once()
+    {
+        await using var hop = new TestHop { RcptReply = (_, r) => r == "bad@example.net" ? "550 5.1.1 no such user" : null };
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("a@example.org", Body, "b@example.net", "bad@example.net", "c@example.net");
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0 && hop.Received.Count == 2));
+        Assert.Equal(1, rig.Events.Count($"failed id={id} rcpt=bad@example.net"));
+        Assert.Equal(1, rig.Events.Count("bounce "));
+        var bounce = hop.Received.Single(t => t.From == "");
+        Assert.Equal(["a@example.org"], bounce.To);
+        string text = Encoding.Latin1.GetString(bounce.Data);
+        Assert.Contains("multipart/report", text);
+        Assert.Contains("Final-Recipient: rfc822; bad@example.net", text);
+        Assert.Contains("Status: 5.1.1", text);
+        Assert.Equal(["b@example.net", "c@example.net"], hop.Received.Single(t => t.From != "").To);
+    }
+
+    [Fact]
+    public async Task A_null_sender_failure_is_never_bounced()
+    {
+        await using var hop = new TestHop { RcptReply = (_, _) => "550 5.1.1 no such user" };
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("", Body, "bad@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"failed id={id}") == 1 && rig.Agent.Count == 0));
+        Assert.Equal(0, rig.Events.Count("bounce "));
+        Assert.Empty(hop.Received);
+    }
+
+    [Fact]
+    public async Task A_restart_resumes_only_what_was_not_delivered()
+    {
+        await using var hop = new TestHop { RcptReply = (conn, r) => conn == 1 && r == "later@example.net" ? "450 4.2.0 mailbox busy" : null };
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("a@example.org", Body, "now@example.net", "later@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"deferred id={id}") == 1 && rig.Events.Count($"delivered id={id}") == 1));
+        await rig.Restart();
+        Assert.Equal(1, rig.Agent.Recovery.Live);
+        rig.Advance(TimeSpan.FromMinutes(20));
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
+        Assert.Equal(2, hop.Received.Count);
+        Assert.Equal(["later@example.net"], hop.Received[1].To);
+        // And once more: nothing left to do, nothing sent again.
+        await rig.Restart();
+        Assert.Equal(0, rig.Agent.Recovery.Live);
+        rig.Advance(TimeSpan.FromMinutes(20));
+        await Task.Delay(200);
+        Assert.Equal(2, hop.Received.Count);
+    }
+
+    [Fact]
+    public async Task A_drop_after_the_final_dot_is_a_possible_duplicate_sent_again()
+    {
+        await using var hop = new TestHop { DataReply = (conn, _) => conn == 1 ? "DROP" : null };
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("a@example.org", Body, "b@example.net");
+        // The deferral is logged once the attempt's records are durable and the retry is scheduled.
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"possible-duplicate id={id}") == 1 && rig.Events.Count($"deferred id={id}") == 1));
+        rig.Advance(TimeSpan.FromMinutes(2));
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
+        Assert.Equal(2, hop.Received.Count);   // the known duplicate window of RFC 1047
+    }
+
+    [Fact]
+    public async Task A_dead_hop_gets_one_probe_per_interval_not_one_connection_per_message()
+    {
+        await using var hop = new TestHop { Greeting = "421 4.3.2 busy" };
+        await using var rig = new AgentRig(hop);
+        for (int i = 0; i < 20; i++) await rig.Send("a@example.org", Body, $"r{i}@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count("relay-dead") == 1));
+        await Task.Delay(300);
+        int first = hop.Connections;
+        Assert.InRange(first, 1, 5);   // the first wave: at most the slow-start of concurrency
+        for (int i = 0; i < 10; i++)
+        {
+            rig.Advance(TimeSpan.FromSeconds(60));   // ProbeInterval = min(60 s, --retry-min)
+            int want = first + i + 1;
+            Assert.True(await TestHop.Until(() => hop.Connections >= want));
+        }
+        await Task.Delay(200);
+        Assert.Equal(first + 10, hop.Connections);
+        Assert.Equal(1, rig.Events.Count("relay-dead"));
+        hop.Greeting = "220 hop.example ESMTP back";
+        rig.Advance(TimeSpan.FromSeconds(60));
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
+        Assert.Equal(1, rig.Events.Count("relay-alive"));
+        Assert.Equal(20, hop.Received.Sum(t => t.To.Count));
+    }
+
+    [Fact]
+    public async Task Hold_survives_a_restart_and_release_delivers()
+    {
+        await using var hop = new TestHop { RcptReply = (conn, _) => conn == 1 ? "451 4.3.0 later" : null };
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("a@example.org", Body, "b@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"deferred id={id}") == 1));
+        var held = await rig.Agent.RunAsync(new QueueRequest(QueueVerb.Hold, false, false, [id]), default);
+        Assert.Equal(0, held.ExitCode);
+        await rig.Restart();
+        Assert.Equal(1, rig.Agent.Recovery.Held);
+        rig.Advance(TimeSpan.FromHours(2));
+        await Task.Delay(300);
+        Assert.Equal(1, hop.Connections);
+        var released = await rig.Agent.RunAsync(new QueueRequest(QueueVerb.Release, false, false, [id]), default);
+        Assert.Equal(0, released.ExitCode);
+        rig.Advance(TimeSpan.FromHours(2));
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0), string.Join("\n", rig.Events.Lines));
+        Assert.Single(hop.Received);
+    }
+
+    [Fact]
+    public async Task Delete_is_final_and_unknown_ids_exit_1()
+    {
+        await using var hop = new TestHop { RcptReply = (_, _) => "451 4.3.0 later" };
+        await using var rig = new AgentRig(hop);
+        string id = await rig.Send("a@example.org", Body, "b@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"deferred id={id}") == 1));
+        var result = await rig.Agent.RunAsync(new QueueRequest(QueueVerb.Delete, false, false, [id, "NOSUCHID00000000"]), default);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal(0, rig.Agent.Count);
+        await rig.Restart();
+        Assert.Equal(0, rig.Agent.Recovery.Live);
+        Assert.Equal(0, rig.Events.Count("bounce "));
+    }
+
+    [Fact]
+    public async Task Released_messages_let_their_segments_go()
+    {
+        await using var hop = new TestHop();
+        await using var rig = new AgentRig(hop, segmentSize: 64 << 10);
+        for (int i = 0; i < 40; i++) await rig.Send("a@example.org", "Subject: x\r\n\r\n" + new string('x', 8000) + "\r\n", "b@example.net");
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0 && hop.Received.Count == 40));
+        await rig.Restart();   // the last segments are no longer being written: they go too
+        Assert.True(await TestHop.Until(() => Directory.GetFiles(rig.Directory, "*.seg").Length <= 2));
+    }
+}
