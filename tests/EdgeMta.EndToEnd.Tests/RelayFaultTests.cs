@@ -145,5 +145,28 @@ public sealed class RelayFaultTests(ITestOutputHelper output)
         Assert.All(carrying, t => Assert.True(t.DeliveredTo.Count <= 2, t.ToString()));
         Assert.All(to, r => Assert.Single(hop.DeliveriesTo(r)));
         Assert.Empty(server.Events("failed"));
+        // "452 to some recipients of a transaction: the rest go in a new transaction at once": every round, not
+        // only the first, so none of the five waits for a retry.
+        Assert.DoesNotContain(server.Events("deferred"), l => l["id"] == m.QueueId);
+    }
+
+    [Fact]
+    public async Task AnLmtpFourHundredForOneRecipientAfterTheDataRetriesOnlyThatRecipient()
+    {
+        // RFC 2033 §4.2: one reply per recipient after the data; only the deferred one may be sent again.
+        await using var hop = ScriptedHop.Start(lmtp: true,
+            rule: e => e is { Step: HopStep.EndOfData, Transaction: 0, Recipient: "b@example.test" } ? "452 4.2.2 <b@example.test> Mailbox full" : null);
+        await using EdgeMtaProcess server = await StartRelayingAsync(hop);
+        string[] to = ["a@example.test", "b@example.test", "c@example.test"];
+        SentMessage m = await server.SendAsync(Sender, to, RelayClient.Message("lmtp partial"));
+
+        DeliveryLine deferred = (await server.WaitForEventsAsync("deferred", where: l => l["id"] == m.QueueId))[0];
+        Assert.Equal("b@example.test", deferred["rcpt"]);
+        Assert.StartsWith("452", deferred["reply"]);
+        DeliveryLine[] delivered = await server.WaitForEventsAsync("delivered", 3, where: l => l["id"] == m.QueueId);
+        Assert.Equal(to, delivered.Select(l => l["rcpt"]).Order());
+        Assert.All(to, r => Assert.Single(hop.DeliveriesTo(r)));
+        HopTransaction retry = Assert.Single(hop.Transactions, t => t.Index > 0);
+        Assert.Equal(["b@example.test"], retry.Recipients.Select(r => r.Address));
     }
 }
