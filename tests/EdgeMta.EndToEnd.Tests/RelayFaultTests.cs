@@ -151,18 +151,18 @@ public sealed class RelayFaultTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task AnLmtpFourHundredForOneRecipientAfterTheDataRetriesOnlyThatRecipient()
+    public async Task AnLmtpFourHundredForOneRecipientAfterTheDataDefersOnlyThatRecipient()
     {
         // RFC 2033 §4.2: one reply per recipient after the data; only the deferred one may be sent again.
         await using var hop = ScriptedHop.Start(lmtp: true,
-            rule: e => e is { Step: HopStep.EndOfData, Transaction: 0, Recipient: "b@example.test" } ? "452 4.2.2 <b@example.test> Mailbox full" : null);
+            rule: e => e is { Step: HopStep.EndOfData, Transaction: 0, Recipient: "b@example.test" } ? "451 4.3.0 <b@example.test> Try again later" : null);
         await using EdgeMtaProcess server = await StartRelayingAsync(hop);
         string[] to = ["a@example.test", "b@example.test", "c@example.test"];
         SentMessage m = await server.SendAsync(Sender, to, RelayClient.Message("lmtp partial"));
 
         DeliveryLine deferred = (await server.WaitForEventsAsync("deferred", where: l => l["id"] == m.QueueId))[0];
         Assert.Equal("b@example.test", deferred["rcpt"]);
-        Assert.StartsWith("452", deferred["reply"]);
+        Assert.StartsWith("451", deferred["reply"]);
         DeliveryLine[] delivered = await server.WaitForEventsAsync("delivered", 3, where: l => l["id"] == m.QueueId);
         Assert.Equal(to, delivered.Select(l => l["rcpt"]).Order());
         Assert.All(to, r => Assert.Single(hop.DeliveriesTo(r)));
