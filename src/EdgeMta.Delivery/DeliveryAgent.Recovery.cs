@@ -53,10 +53,11 @@ public sealed partial class DeliveryAgent
             foreach (string file in SpoolRecovery.SegmentFiles(directory))
             {
                 long sequence = SpoolRecovery.SequenceOf(file);
-                if (!_liveBySegment.ContainsKey(sequence)) _emptySegments.Add(sequence);
+                // Only what recovery found: the supply may be making this process's first segment right now.
+                if (sequence < _spool!.FirstNewSegment && !_liveBySegment.ContainsKey(sequence)) _emptySegments.Add(sequence);
             }
         }
-        var journal = DeliveryJournal.Open(directory);
+        var journal = DeliveryJournal.Open(directory, 4 << 20, _options.JournalIo ?? SpoolIo.System);
         int err = restated.Count == 0 ? 0 : journal.Append(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(restated));
         if (err == 0)
         {

@@ -42,7 +42,7 @@ public sealed partial class DeliveryAgent
 
     private RelaySessionOptions SessionOptionsFor(RelayEndpoint endpoint)
     {
-        var o = new RelaySessionOptions
+        return new RelaySessionOptions
         {
             Endpoint = endpoint,
             Hostname = _options.Hostname,
@@ -51,7 +51,6 @@ public sealed partial class DeliveryAgent
             MaxRecipients = _options.MaxRecipients,
             Clock = _options.Clock,
         };
-        return _options.AdjustSession?.Invoke(o) ?? o;
     }
 
     /// <summary>Loads every due entry the scheduler gives and queues it on its hop.</summary>

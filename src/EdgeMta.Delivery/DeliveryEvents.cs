@@ -27,6 +27,6 @@ public sealed record DeliveryOptions
     public int MaxRecipients { get; init; } = 50;
     public SchedulerOptions Scheduler { get; init; } = new();
     public TimeProvider Clock { get; init; } = TimeProvider.System;
-    /// <summary>Overrides each session's timeouts (tests); null: RelaySessionOptions' defaults.</summary>
-    public Func<RelaySessionOptions, RelaySessionOptions>? AdjustSession { get; init; }
+    /// <summary>The journal's file calls (tests inject failures); null: the system's.</summary>
+    internal EdgeMta.Spool.SpoolIo? JournalIo { get; init; }
 }

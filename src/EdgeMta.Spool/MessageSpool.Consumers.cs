@@ -19,6 +19,9 @@ public sealed partial class MessageSpool
     private readonly ConcurrentDictionary<long, Segment> _opened = new();
     private readonly ConcurrentDictionary<long, int> _readFds = new();
 
+    /// <summary>The first segment sequence this process creates; lower ones are what recovery found.</summary>
+    public long FirstNewSegment { get; }
+
     /// <summary>Deletes segment <paramref name="sequence"/> (its file, then the directory entry made durable);
     /// false when it is still being written or held. The caller guarantees no live record is in it.</summary>
     public bool TryDeleteSegment(long sequence)
@@ -27,6 +30,8 @@ public sealed partial class MessageSpool
         {
             if (_current?.Sequence == sequence || _spare?.Sequence == sequence) return false;
             if (_opened.TryGetValue(sequence, out var s) && !s.Closed) return false;
+            // One this process made but never wrote to (a spare being prepared by the supply): not the agent's.
+            if (sequence >= FirstNewSegment && s is null) return false;
             _opened.TryRemove(sequence, out _);
         }
         if (_readFds.TryRemove(sequence, out int fd)) LibC.Close(fd);

@@ -52,6 +52,7 @@ public sealed partial class MessageSpool : IAsyncDisposable, IDisposable
         _directory = Path.GetFullPath(options.Directory);
         _lockFd = lockFd;
         _nextSequence = nextSequence;
+        FirstNewSegment = nextSequence;
         MaxPayload = (long)options.MaxMessageSize + options.MaxEnvelopeSize;
         SegmentUsable = options.SegmentSize - SpoolFormat.SegmentHeaderSize;
         SyncAlways = options.Sync == SpoolSync.Always;

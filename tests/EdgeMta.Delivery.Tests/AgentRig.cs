@@ -116,3 +116,29 @@ internal sealed class AgentRig : IAsyncDisposable
         try { System.IO.Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 }
+
+/// <summary>The journal's file calls, failing every write and sync of a journal file while <see cref="Failing"/>.</summary>
+internal sealed unsafe class FailingJournalIo : SpoolIo
+{
+    private const int EIO = 5;
+    private readonly ConcurrentDictionary<int, bool> _journalFds = new();
+    public volatile bool Failing;
+    public int Failures;
+
+    public override int Create(string path, out int fd, out bool direct)
+    {
+        int err = base.Create(path, out fd, out direct);
+        if (err == 0 && path.EndsWith(".jnl", StringComparison.Ordinal)) _journalFds[fd] = true;
+        return err;
+    }
+
+    public override int Write(int fd, EdgeMta.Spool.Native.LibC.IoVec* iov, int count, long offset, bool sync)
+    {
+        if (Failing && _journalFds.ContainsKey(fd) && offset > 0)
+        {
+            Interlocked.Increment(ref Failures);
+            return EIO;
+        }
+        return base.Write(fd, iov, count, offset, sync);
+    }
+}

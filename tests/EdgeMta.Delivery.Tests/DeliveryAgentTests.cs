@@ -177,4 +177,25 @@ public sealed class DeliveryAgentTests
         await rig.Restart();   // the last segments are no longer being written: they go too
         Assert.True(await TestHop.Until(() => Directory.GetFiles(rig.Directory, "*.seg").Length <= 2));
     }
+
+    [Fact]
+    public async Task A_failed_journal_write_sends_again_and_never_assumes_done()
+    {
+        var io = new FailingJournalIo();
+        await using var hop = new TestHop();
+        await using var rig = new AgentRig(hop, o => o with { JournalIo = io });
+        io.Failing = true;
+        string id = await rig.Send("a@example.org", Body, "b@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"possible-duplicate id={id}") == 1 && rig.Events.Count("trouble") >= 1));
+        Assert.True(io.Failures >= 1);
+        Assert.Single(hop.Received);
+        Assert.Equal(1, rig.Agent.Count);   // delivered as far as the hop knows, but not on record: kept
+        io.Failing = false;
+        var flush = await rig.Agent.RunAsync(new QueueRequest(QueueVerb.Flush, false, false, []), default);
+        Assert.Equal(0, flush.ExitCode);
+        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
+        Assert.Equal(2, hop.Received.Count);   // sent again: a duplicate, counted, rather than a loss
+        await rig.Restart();
+        Assert.Equal(0, rig.Agent.Recovery.Live);
+    }
 }

@@ -24,21 +24,21 @@ internal sealed class DeliveryLog(ServerLog log, DeliveryCounters counters) : ID
     public void Delivered(string id, string recipient, string relay, string reply, double delaySeconds, int attempts)
     {
         Interlocked.Increment(ref counters.DeliveredCount);
-        log.Begin(LogEvent.Delivered).Field("id"u8, id).Field("rcpt"u8, recipient).Field("relay"u8, relay).Field("reply"u8, reply)
+        log.Begin(LogEvent.Delivered).Field("id"u8, id).Field("rcpt"u8, recipient).Field("relay"u8, relay).Quoted("reply"u8, reply)
             .Field("delay"u8, Seconds(delaySeconds)).Field("attempts"u8, attempts).End();
     }
 
     public void Deferred(string id, string recipient, string relay, string reply, double nextSeconds)
     {
         Interlocked.Increment(ref counters.DeferredCount);
-        log.Begin(LogEvent.Deferred).Field("id"u8, id).Field("rcpt"u8, recipient).Field("relay"u8, relay).Field("reply"u8, reply)
+        log.Begin(LogEvent.Deferred).Field("id"u8, id).Field("rcpt"u8, recipient).Field("relay"u8, relay).Quoted("reply"u8, reply)
             .Field("next"u8, Seconds(nextSeconds)).End();
     }
 
     public void Failed(string id, string recipient, string reply)
     {
         Interlocked.Increment(ref counters.FailedCount);
-        log.Begin(LogEvent.Failed).Field("id"u8, id).Field("rcpt"u8, recipient).Field("reply"u8, reply).End();
+        log.Begin(LogEvent.Failed).Field("id"u8, id).Field("rcpt"u8, recipient).Quoted("reply"u8, reply).End();
     }
 
     public void Bounce(string bounceId, string forId, string to)
@@ -50,16 +50,16 @@ internal sealed class DeliveryLog(ServerLog log, DeliveryCounters counters) : ID
     public void PossibleDuplicate(string id, string relay, string reason)
     {
         Interlocked.Increment(ref counters.DuplicateCount);
-        log.Begin(LogEvent.PossibleDuplicate).Field("id"u8, id).Field("relay"u8, relay).Field("reason"u8, reason).End();
+        log.Begin(LogEvent.PossibleDuplicate).Field("id"u8, id).Field("relay"u8, relay).Quoted("reason"u8, reason).End();
     }
 
     public void RelayDead(string relay, string reason)
     {
         Interlocked.Increment(ref counters.RelayDeadCount);
-        log.Begin(LogEvent.RelayDead).Field("relay"u8, relay).Field("reason"u8, reason).End();
+        log.Begin(LogEvent.RelayDead).Field("relay"u8, relay).Quoted("reason"u8, reason).End();
     }
 
     public void RelayAlive(string relay) => log.Begin(LogEvent.RelayAlive).Field("relay"u8, relay).End();
 
-    public void Trouble(string what) => log.Begin(LogEvent.DeliveryTrouble).Field("error"u8, what).End();
+    public void Trouble(string what) => log.Begin(LogEvent.DeliveryTrouble).Quoted("error"u8, what).End();
 }

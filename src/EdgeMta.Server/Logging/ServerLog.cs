@@ -229,6 +229,21 @@ public sealed class ServerLog : IDisposable
             return Field(key, utf8[..n]);
         }
 
+        /// <summary>key="value" for text with spaces (a next hop's reply, docs/DELIVERY.md "Log lines"): spaces stay,
+        /// the quote, '%', controls and non-ASCII are %XX, so the line still cannot be forged or split.</summary>
+        public LineWriter Quoted(ReadOnlySpan<byte> key, string? value)
+        {
+            Span<byte> utf8 = stackalloc byte[768];
+            value ??= "";
+            int n = Encoding.UTF8.GetBytes(value.AsSpan(0, Math.Min(value.Length, 256)), utf8);
+            Raw(" "u8);
+            Raw(key);
+            Raw("=\""u8);
+            Sanitized(utf8[..n], keepSpaces: true);
+            Raw("\""u8);
+            return this;
+        }
+
         public LineWriter Field(ReadOnlySpan<byte> key, long value)
         {
             Raw(" "u8);
@@ -270,14 +285,15 @@ public sealed class ServerLog : IDisposable
 
         // Client-supplied text (HELO names, addresses) must not forge log lines: controls, spaces and
         // non-ASCII are written as %XX, and a value is cut at 256 octets.
-        private void Sanitized(ReadOnlySpan<byte> value)
+        private void Sanitized(ReadOnlySpan<byte> value, bool keepSpaces = false)
         {
             if (value.Length > 256) value = value[..256];
             int start = 0;
             for (int i = 0; i < value.Length; i++)
             {
                 byte b = value[i];
-                if (b > 0x20 && b < 0x7F && b != (byte)'%') continue;
+                if (b > 0x20 && b < 0x7F && b != (byte)'%' && b != (byte)'"') continue;
+                if (b == 0x20 && keepSpaces) continue;
                 Raw(value[start..i]);
                 Span<byte> escaped = [(byte)'%', Hex(b >> 4), Hex(b & 0xF)];
                 Raw(escaped);
