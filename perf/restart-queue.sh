@@ -4,7 +4,7 @@
 # restart, delivery resumes where it stopped; so recovery reads the spool and folds the journal first).
 #
 # Steps, every edgemta dist/edgemta --sync always --relay smtp://127.0.0.1:DEAD (a port nothing listens on:
-# the next hop is dead, so every message stays deferred) --retry-min 1h (no retries while measured):
+# the next hop is dead, so every message stays deferred) --retry-min 1h --retry-max 2h (no retries while measured):
 #   1. idle: an empty spool; time to `listening on`, then VmRSS after --settle seconds. SIGTERM.
 #   2. fill: a second spool; smtp-source -d -s --sessions pushes --messages of --size bytes. SIGTERM, and the
 #      time until the process is gone.
@@ -69,17 +69,24 @@ trap 'exit 130' INT TERM
 
 dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 
-# Prints "EPOCH LINE" when FILE first holds a line matching REGEX (a 2 ms poll in one process), or "timeout".
-wait_line() {   # file regex cap
-  python3 - "$1" "$2" "$3" <<'PY'
-import re, sys, time
-path, pat, end = sys.argv[1], re.compile(sys.argv[2]), time.time() + float(sys.argv[3])
+# Prints "EPOCH LINE" when FILE first holds a line matching REGEX (a 2 ms poll in one process), "died" when
+# process PID is gone first, or "timeout".
+wait_line() {   # file regex cap pid
+  python3 - "$1" "$2" "$3" "$4" <<'PY'
+import os, re, sys, time
+path, pat, end, pid = sys.argv[1], re.compile(sys.argv[2]), time.time() + float(sys.argv[3]), sys.argv[4]
+def running():   # a zombie (exited, not yet reaped by the script) counts as gone
+    try:
+        with open(f'/proc/{pid}/status') as f: return 'State:\tZ' not in f.read()
+    except OSError: return False
 while time.time() < end:
+    alive = running()
     try:
         with open(path, 'r', errors='replace') as f:
             for line in f:
                 if pat.search(line): print(f'{time.time():.6f} {line.strip()}'); sys.exit()
     except FileNotFoundError: pass
+    if not alive: print('died'); sys.exit()
     time.sleep(0.002)
 print('timeout')
 PY
@@ -98,13 +105,15 @@ start() {   # spool label
   : >"$out/$label.out"
   t0=$(date +%s.%N)
   "$bin" serve --listen 127.0.0.1:0 --spool "$spool" --sync always --hostname edgemta.localdomain \
-    --relay "smtp://127.0.0.1:$dead" --relay-tls none --retry-min 1h </dev/null >"$out/$label.out" 2>>"$out/$label.err" &
+    --relay "smtp://127.0.0.1:$dead" --relay-tls none --retry-min 1h --retry-max 2h </dev/null >"$out/$label.out" 2>>"$out/$label.err" &
   server_pid=$!
-  read -r r line < <(wait_line "$out/$label.out" 'listening on 127\.0\.0\.1:[0-9]+' "$cap")
-  if [ "$r" = timeout ]; then say "$label: no 'listening on' within ${cap}s (see $out/$label.err)"; exit 1; fi
+  read -r r line < <(wait_line "$out/$label.out" 'listening on 127\.0\.0\.1:[0-9]+' "$cap" "$server_pid")
+  case $r in
+    timeout|died) say "$label: no 'listening on' ($r; see $out/$label.err: $(head -c 200 "$out/$label.err"))"; exit 1 ;;
+  esac
   start_s=$(awk -v a="$t0" -v b="$r" 'BEGIN { printf "%.3f", b - a }')
   port=${line##*:}
-  read -r r line < <(wait_line "$out/$label.out" 'delivery-start ' 10)
+  read -r r line < <(wait_line "$out/$label.out" 'delivery-start ' 10 "$server_pid")
   queued=$(sed -n 's/.* queued=\([0-9]*\).*/\1/p' <<<"$line")
   sleep "$settle"
   rss_kib=$(kib "$server_pid" VmRSS); hwm_kib=$(kib "$server_pid" VmHWM)
