@@ -60,7 +60,7 @@ out=${out:-$work}
 mkdir -p "$out"; out=$(cd "$out" && pwd)
 log="$out/race-relay.log"; results="$out/relay-results.tsv"
 : >"$log"
-printf 'round\ttarget\tsessions\tmessages\taccept_msg_per_s\tdelivered_msg_per_s\tcpu_us_per_msg\tstatus\n' >"$results"
+printf 'round\ttarget\tsessions\tmessages\taccept_msg_per_s\tdelivered_msg_per_s\tcpu_us_per_msg\tsink_connections\tstatus\n' >"$results"
 say() { echo "$*" | tee -a "$log" >&2; }
 
 export PATH="$PATH:/usr/sbin"
@@ -112,6 +112,8 @@ start_sink() {   # name
 }
 # The sink's counter: its -c output is "sess=N quit=N mesg=N\r" repeated; the last mesg= is the count.
 sink_count() { tail -c 96 "$work/sink-$1.count" 2>/dev/null | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' | tail -n1; }
+# Its sessions so far ("sess=N"): how many connections the relaying server opened (reuse, docs/DELIVERY.md).
+sink_sessions() { tail -c 96 "$work/sink-$1.count" 2>/dev/null | tr '\r' '\n' | sed -n 's/^sess=\([0-9]*\).*/\1/p' | tail -n1; }
 
 # Waits until the sink's counter reaches WANT (or CAP seconds pass); prints "EPOCH COUNT" of the moment it
 # did (a 5 ms poll of the counter file, in one process rather than a fork per poll), or "timeout COUNT".
@@ -243,9 +245,9 @@ done
 
 # ---------------------------------------------------------------- runs
 run_one() {   # round target sessions count
-  local round=$1 t=$2 s=$3 n=$4 st=ok acc="" del="" cpu="" before=0 t0 t1 rc r
+  local round=$1 t=$2 s=$3 n=$4 st=ok acc="" del="" cpu="" before=0 t0 t1 rc r conns="" sess0=0
   local spid=${pid[$t]} c0
-  [ "$t" != edgemta ] && before=$(sink_count "$t")
+  [ "$t" != edgemta ] && { before=$(sink_count "$t"); sess0=$(sink_sessions "$t"); }
   c0=$(cpu_ticks "$spid")
   t0=$(date +%s.%N)
   timeout "$cap" smtp-source -s "$s" -m "$n" -l "$size" -d "127.0.0.1:${port[$t]}" >"$out/client.out" 2>&1
@@ -259,10 +261,12 @@ run_one() {   # round target sessions count
     else del=$(awk -v n="$n" -v a="$t0" -v b="$r" 'BEGIN { printf "%.1f", n / (b - a) }'); fi
   fi
   cpu=$(awk -v a="$c0" -v b="$(cpu_ticks "$spid")" -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
+  # Connections the sink saw end during the run (it counts a session when it ends; one still open is not in it).
+  [ "$t" != edgemta ] && conns=$(( $(sink_sessions "$t") - ${sess0:-0} ))
   kill -0 "$spid" 2>/dev/null || { st=died; status[$t]="died in round $round"; }
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$t" "$s" "$n" "$acc" "$del" "$cpu" "$st" >>"$results"
-  say "$(printf 'round %s  %-13s %4s sess %6s msgs  accept %9s msg/s  delivered %9s msg/s  %8s µs CPU/msg  %s' \
-    "$round" "$t" "$s" "$n" "${acc:--}" "${del:--}" "$cpu" "$st")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$t" "$s" "$n" "$acc" "$del" "$cpu" "$conns" "$st" >>"$results"
+  say "$(printf 'round %s  %-13s %4s sess %6s msgs  accept %9s msg/s  delivered %9s msg/s  %8s µs CPU/msg  %5s conns  %s' \
+    "$round" "$t" "$s" "$n" "${acc:--}" "${del:--}" "$cpu" "${conns:--}" "$st")"
 }
 
 live=(); for t in ${targets_arg//,/ }; do [ "${status[$t]}" = ok ] && live+=("$t"); done
@@ -325,13 +329,14 @@ f = lambda v: f'{v:,.0f}' if v is not None else '-'
 ratio = lambda a, b: f'{a / b:.2f}' if a and b else '-'
 print('| sessions | accept edgemta | accept edgemta-relay | relay/plain accept (goal ≥ 0.8) | accept postfix-relay '
       '| delivered edgemta-relay | delivered postfix-relay | delivered edgemta/postfix (goal ≥ 10) '
-      '| CPU µs/msg edgemta-relay | postfix-relay |')
-print('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+      '| CPU µs/msg edgemta-relay | postfix-relay | connections to the sink: edgemta-relay | postfix-relay |')
+print('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
 for s in sorted({r['sessions'] for r in rows}, key=int):
     a, ar, ap = med('edgemta', s, 'accept_msg_per_s'), med('edgemta-relay', s, 'accept_msg_per_s'), med('postfix-relay', s, 'accept_msg_per_s')
     de, dp = med('edgemta-relay', s, 'delivered_msg_per_s'), med('postfix-relay', s, 'delivered_msg_per_s')
     print(f'| {s} | {f(a)} | {f(ar)} | {ratio(ar, a)} | {f(ap)} | {f(de)} | {f(dp)} | {ratio(de, dp)} '
-          f'| {f(med("edgemta-relay", s, "cpu_us_per_msg"))} | {f(med("postfix-relay", s, "cpu_us_per_msg"))} |')
+          f'| {f(med("edgemta-relay", s, "cpu_us_per_msg"))} | {f(med("postfix-relay", s, "cpu_us_per_msg"))} '
+          f'| {f(med("edgemta-relay", s, "sink_connections"))} | {f(med("postfix-relay", s, "sink_connections"))} |')
 bad = [r for r in rows if r['status'] != 'ok']
 if bad: print(f'\n{len(bad)} run(s) not clean (timeout, client failure, undelivered within --cap, or a death): see relay-results.tsv')
 PY

@@ -1,7 +1,8 @@
 // The delivery journal (src/EdgeMta.Spool/FORMAT.md "Delivery journal"), measured at both ends:
 // - JournalAppendBenchmarks: records made durable through EdgeMta.Delivery.JournalWriter (the agent's group
-//   commit: one pwrite + fdatasync per batch), Batch records per AppendAsync, one poster; per record
-//   (OperationsPerInvoke), so batch 1 is the device round trip and batch 256 what sharing it buys.
+//   commit: one pwrite + fdatasync per batch), Batch records per AppendAsync, one poster. Reported per call
+//   (BenchmarkDotNet's OperationsPerInvoke cannot follow a [Params]): divide by Batch for a record's cost;
+//   batch 1 is the device round trip, batch 256 what sharing it buys.
 // - JournalFoldBenchmarks: a restart's journal work for 100,000 records (docs/DELIVERY.md "Guarantees": delivery
 //   resumes where it stopped): folding records already decoded (JournalFold.Apply), and reading them from the
 //   journal files on disk with their checks (JournalReader.Read, the path recovery takes).
