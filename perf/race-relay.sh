@@ -86,7 +86,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# The interpreter itself, not a version manager's shim: a pyenv shim takes a second to start on a busy host,
+# and the sink watcher below times arrivals.
+py=$(python3 -c 'import sys; print(sys.executable)')
+free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 clk_tck=$(getconf CLK_TCK)
 cpu_ticks() {   # utime+stime+cutime+cstime of a process and its direct children
   local total=0 p stat rest; local -a f
@@ -117,8 +120,9 @@ sink_sessions() { tail -c 96 "$work/sink-$1.count" 2>/dev/null | tr '\r' '\n' | 
 
 # Waits until the sink's counter reaches WANT (or CAP seconds pass); prints "EPOCH COUNT" of the moment it
 # did (a 5 ms poll of the counter file, in one process rather than a fork per poll), or "timeout COUNT".
+# Started in the background before the client, so its own start-up is never part of a measured time.
 wait_sink() {   # file want cap
-  python3 - "$1" "$2" "$3" <<'PY'
+  "$py" - "$1" "$2" "$3" <<'PY'
 import re, sys, time
 path, want, cap = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 end, last = time.time() + cap, 0
@@ -249,14 +253,20 @@ run_one() {   # round target sessions count
   local spid=${pid[$t]} c0
   [ "$t" != edgemta ] && { before=$(sink_count "$t"); sess0=$(sink_sessions "$t"); }
   c0=$(cpu_ticks "$spid")
+  local watcher=""
+  if [ "$t" != edgemta ]; then
+    wait_sink "$work/sink-$t.count" $(( ${before:-0} + n )) "$cap" >"$work/watch.out" &
+    watcher=$!
+  fi
   t0=$(date +%s.%N)
   timeout "$cap" smtp-source -s "$s" -m "$n" -l "$size" -d "127.0.0.1:${port[$t]}" >"$out/client.out" 2>&1
   rc=$?; t1=$(date +%s.%N)
   if [ $rc = 0 ]; then acc=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
   elif [ $rc = 124 ]; then st=timeout
   else st="fail:$(tail -c 80 "$out/client.out" | tr '\t\n' '  ')"; fi
-  if [ "$t" != edgemta ] && [ $rc = 0 ]; then
-    read -r r got < <(wait_sink "$work/sink-$t.count" $(( ${before:-0} + n )) "$cap")
+  if [ -n "$watcher" ] && [ $rc != 0 ]; then kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null; fi
+  if [ -n "$watcher" ] && [ $rc = 0 ]; then
+    wait "$watcher"; read -r r got <"$work/watch.out"
     if [ "$r" = timeout ]; then st="undelivered:$(( n - (got - ${before:-0}) ))"
     else del=$(awk -v n="$n" -v a="$t0" -v b="$r" 'BEGIN { printf "%.1f", n / (b - a) }'); fi
   fi
@@ -295,12 +305,14 @@ if [ "$latency" = 1 ] && [ "${status[edgemta-relay]:-}" = ok ]; then
     rate=$(( peak / 2 )); n=$(( rate * 10 )); [ "$n" -gt 20000 ] && n=20000
     from_line=$(( $(wc -l <"$out/edgemta-relay.out") + 1 ))
     before=$(sink_count edgemta-relay)
+    wait_sink "$work/sink-edgemta-relay.count" $(( ${before:-0} + n )) "$cap" >"$work/watch.out" &
+    watcher=$!
     say "latency: edgemta-load --rate $rate --sessions 10 --messages $n into edgemta-relay (peak delivered $peak msg/s)"
     timeout "$cap" dotnet "$load_dll" --target "127.0.0.1:${port[edgemta-relay]}" --sessions 10 --messages "$n" --size "$size" \
       --rate "$rate" --timeout 20s --csv-summary --scenario relay-latency -q >"$out/latency-client.out" 2>&1
-    read -r r got < <(wait_sink "$work/sink-edgemta-relay.count" $(( ${before:-0} + n )) "$cap")
+    wait "$watcher"; read -r r got <"$work/watch.out"
     sleep 0.2   # the log writer flushes every 50 ms (ServerLog): let the last delivered lines out
-    latency_line=$(tail -n +"$from_line" "$out/edgemta-relay.out" | python3 -c '
+    latency_line=$(tail -n +"$from_line" "$out/edgemta-relay.out" | "$py" -c '
 import re, sys
 d = sorted(float(m.group(1)) for m in (re.search(r" delivered .* delay=([0-9.]+)", l) for l in sys.stdin) if m)
 if not d: print("no delivered lines"); sys.exit()
@@ -319,7 +331,7 @@ fi
        "edgemta sends $count per run, postfix $pcount; ${elapsed}s of runs; medians over rounds"
   for t in ${targets_arg//,/ }; do echo "  $t: ${status[$t]}"; done
   echo
-  python3 - "$results" <<'PY'
+  "$py" - "$results" <<'PY'
 import csv, sys, statistics
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter='\t'))
 def med(t, s, col):

@@ -69,27 +69,23 @@ trap 'exit 130' INT TERM
 
 dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 
-# Prints "EPOCH LINE" when FILE first holds a line matching REGEX (a 2 ms poll in one process), "died" when
-# process PID is gone first, or "timeout".
+# Waits (bounded) until FILE holds a line matching the bash regex RE; sets found (the line) and at
+# ($EPOCHREALTIME then), or says why not in found ("died": process PID is gone first; "timeout"). Builtins only
+# (read, kill -0, $EPOCHREALTIME, read -t as the pause), so no process start-up is ever part of a measured
+# time: a pyenv shim's python takes a second to start on a busy host.
+exec {pause_fd}<> <(:)
 wait_line() {   # file regex cap pid
-  python3 - "$1" "$2" "$3" "$4" <<'PY'
-import os, re, sys, time
-path, pat, end, pid = sys.argv[1], re.compile(sys.argv[2]), time.time() + float(sys.argv[3]), sys.argv[4]
-def running():   # a zombie (exited, not yet reaped by the script) counts as gone
-    try:
-        with open(f'/proc/{pid}/status') as f: return 'State:\tZ' not in f.read()
-    except OSError: return False
-while time.time() < end:
-    alive = running()
-    try:
-        with open(path, 'r', errors='replace') as f:
-            for line in f:
-                if pat.search(line): print(f'{time.time():.6f} {line.strip()}'); sys.exit()
-    except FileNotFoundError: pass
-    if not alive: print('died'); sys.exit()
-    time.sleep(0.002)
-print('timeout')
-PY
+  local line i
+  found="timeout" at=""
+  for ((i = 0; i < $3 * 500; i++)); do
+    if [ -s "$1" ]; then
+      while IFS= read -r line; do
+        if [[ $line =~ $2 ]]; then found=$line at=$EPOCHREALTIME; return; fi
+      done <"$1"
+    fi
+    kill -0 "$4" 2>/dev/null || { found="died"; return; }
+    read -r -t 0.002 -u "$pause_fd"
+  done
 }
 kib() { sed -n "s/^$2:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$1/status" 2>/dev/null; }
 gone_within() {   # pid seconds: waits (bounded) until the process has exited; prints the seconds it took
@@ -103,18 +99,18 @@ gone_within() {   # pid seconds: waits (bounded) until the process has exited; p
 start() {   # spool label
   local spool=$1 label=$2 t0 r line
   : >"$out/$label.out"
-  t0=$(date +%s.%N)
+  t0=$EPOCHREALTIME
   "$bin" serve --listen 127.0.0.1:0 --spool "$spool" --sync always --hostname edgemta.localdomain \
     --relay "smtp://127.0.0.1:$dead" --relay-tls none --retry-min 1h --retry-max 2h </dev/null >"$out/$label.out" 2>>"$out/$label.err" &
   server_pid=$!
-  read -r r line < <(wait_line "$out/$label.out" 'listening on 127\.0\.0\.1:[0-9]+' "$cap" "$server_pid")
-  case $r in
-    timeout|died) say "$label: no 'listening on' ($r; see $out/$label.err: $(head -c 200 "$out/$label.err"))"; exit 1 ;;
+  wait_line "$out/$label.out" 'listening on 127\.0\.0\.1:([0-9]+)' "$cap" "$server_pid"
+  case $found in
+    timeout|died) say "$label: no 'listening on' ($found; see $out/$label.err: $(head -c 200 "$out/$label.err"))"; exit 1 ;;
   esac
-  start_s=$(awk -v a="$t0" -v b="$r" 'BEGIN { printf "%.3f", b - a }')
-  port=${line##*:}
-  read -r r line < <(wait_line "$out/$label.out" 'delivery-start ' 10 "$server_pid")
-  queued=$(sed -n 's/.* queued=\([0-9]*\).*/\1/p' <<<"$line")
+  start_s=$(awk -v a="$t0" -v b="$at" 'BEGIN { printf "%.3f", b - a }')
+  port=${found##*:}
+  wait_line "$out/$label.out" ' delivery-start ' 10 "$server_pid"
+  queued=$(sed -n 's/.* queued=\([0-9]*\).*/\1/p' <<<"$found")
   sleep "$settle"
   rss_kib=$(kib "$server_pid" VmRSS); hwm_kib=$(kib "$server_pid" VmHWM)
   say "$(printf '%-16s listening after %6s s  queued=%-7s VmRSS %6s KiB after %ss  VmHWM %6s KiB' \
