@@ -29,10 +29,16 @@
 # or two flag sets (with and without --metrics-listen) compared in one run. With `--scrape-b`, GET
 # /metrics of edgemta-b is fetched every second while the race runs (FLAGS must hold --metrics-listen).
 #
+# Store and forward: `perf/race.sh --relay [OPTIONS]` runs perf/race-relay.sh instead (edgemta --relay and
+# Postfix with a relayhost, each in front of its own smtp-sink: delivered msg/s and accept-to-delivered
+# latency; its options in `perf/race-relay.sh --help`).
+#
 # Usage: perf/race.sh [--quick] [--rounds N] [--scale K] [--targets edgemta,smtp-sink,postfix]
 #                     [--clients LIST] [--out DIR] [--no-install] [--no-build]
 #                     [--edgemta-b "BIN [FLAGS...]" [--scrape-b]] [--cells "SIZE:SESSIONS:CONN:COUNT ..."]
 set -uo pipefail
+
+for a in "$@"; do [ "$a" = --relay ] && exec "$(dirname "$0")/race-relay.sh" "$@"; done
 
 quick=0 rounds=3 scale="" install=1 build=1 out="" targets_arg="edgemta,smtp-sink,postfix" edgemta_b="" scrape_b=0 cells_arg=""
 clients_arg="smtp-source,edgemta-load,edgemta-load-pipe"
@@ -49,7 +55,7 @@ while [ $# -gt 0 ]; do
     --edgemta-b) edgemta_b=$2; shift ;;
     --scrape-b) scrape_b=1 ;;
     --cells) cells_arg=$2; shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "race.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift

@@ -11,6 +11,9 @@ need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 perl -MNet::SSLeay -e1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
 command -v smtp-source >/dev/null 2>&1 || [ -x /usr/sbin/smtp-source ] || need+=(postfix)
+# Dovecot's LMTP server, the final hop of the relay tests (Harness/NextHops/DovecotLmtpHop.cs).
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-core)
+[ -x /usr/lib/dovecot/lmtp ] || need+=(dovecot-lmtpd)
 [ -d /usr/lib/python3/dist-packages/aiosmtpd ] || need+=(python3-aiosmtpd)  # Debian's python3, not a pyenv one
 # systemd-socket-activate and systemd-analyze (verify, security --offline); neither needs systemd running.
 { command -v systemd-socket-activate && command -v systemd-analyze; } >/dev/null 2>&1 || need+=(systemd)
