@@ -19,7 +19,7 @@ public sealed class RelayFaultTests(ITestOutputHelper output)
     [Fact]
     public async Task AFourHundredIsDeferredAndTheNextAttemptDelivers()
     {
-        await using var hop = ScriptedHop.Start(rule: e => e is { Step: HopStep.Rcpt, Connection: 0 } ? "451 4.3.0 Try again later" : null);
+        await using var hop = ScriptedHop.Start(rule: e => e is { Step: HopStep.Rcpt, Transaction: 0 } ? "451 4.3.0 Try again later" : null);
         await using EdgeMtaProcess server = await StartRelayingAsync(hop);
         SentMessage m = await server.SendAsync(Sender, ["a@example.test"], RelayClient.Message("deferred once"));
 
@@ -39,7 +39,7 @@ public sealed class RelayFaultTests(ITestOutputHelper output)
     [Fact]
     public async Task QueueFlushMakesADeferredMessageDueNow()
     {
-        await using var hop = ScriptedHop.Start(rule: e => e is { Step: HopStep.Rcpt, Connection: 0 } ? "451 4.3.0 Try again later" : null);
+        await using var hop = ScriptedHop.Start(rule: e => e is { Step: HopStep.Rcpt, Transaction: 0 } ? "451 4.3.0 Try again later" : null);
         // A minute's wait: only the flush can make it due within the bound.
         await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--relay", hop.Url, "--retry-min", "60s"]);
         SentMessage m = await server.SendAsync(Sender, ["a@example.test"], RelayClient.Message("flushed"));
