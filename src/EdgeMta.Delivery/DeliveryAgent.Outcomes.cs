@@ -109,11 +109,12 @@ public sealed partial class DeliveryAgent
             records.Add(Record(JournalRecordType.Deferred, entry, r, rcpt.Attempts, 0, default, false, now, 0));
         }
         _scheduler.Finished(entry, a.Hop, hopWorked: false);
+        records.Add(Record(JournalRecordType.Deferred, entry, JournalRecord.WholeMessage, entry.Attempts, 0, default, false, now, entry.NextAttemptUnixMs));
         double wait = Math.Max(0, (entry.NextAttemptUnixMs - now) / 1000.0);
         foreach (int r in a.Todo) _events.Deferred(entry.QueueId, a.Message.Recipient(r), _hops[a.Hop].Name, reason, wait);
         a.Todo.Clear();
         a.Message.Return();
-        if (records.Count > 0) _journal!.Post(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records), _ => { });
+        _journal!.Post(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records), _ => { });
     }
 
     /// <summary>No more transactions for <paramref name="a"/>: finish it once its records are durable.</summary>

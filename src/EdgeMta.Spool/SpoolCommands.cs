@@ -68,7 +68,6 @@ public static partial class SpoolCommands
             var e = r.Envelope;
             line.Append(r.QueueIdString).Append(' ')
                 .Append(r.Arrival.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture)).Append(' ')
-                .Append(Word(ProgressOf(Folded(fold, r), e.RecipientCount))).Append(' ')
                 .Append(Text(e.ReversePath.IsEmpty ? "<>"u8 : e.ReversePath)).Append(' ');
             bool first = true;
             foreach (var rcpt in e.GetRecipients())
@@ -77,7 +76,8 @@ public static partial class SpoolCommands
                 line.Append(Text(rcpt.ForwardPath));
                 first = false;
             }
-            line.Append(' ').Append(r.Data.Length);
+            // docs/PROTOCOL.md fixes the first five fields (scripts read them); the delivery state comes last.
+            line.Append(' ').Append(r.Data.Length).Append(' ').Append(Word(ProgressOf(Folded(fold, r), e.RecipientCount)));
             output.WriteLine(line.ToString());
         }, output, out _) ? Ok : Error;
     }

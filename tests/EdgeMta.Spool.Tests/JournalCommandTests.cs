@@ -49,10 +49,10 @@ public class JournalCommandTests
         var text = new StringWriter();
         Assert.Equal(0, SpoolCommands.List(dir.Path, json: false, text));
         string[] lines = text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains(lines, l => l.StartsWith(done.Id + " ", StringComparison.Ordinal) && l.Contains(" done s0@example.org "));
-        Assert.Contains(lines, l => l.StartsWith(partial.Id + " ", StringComparison.Ordinal) && l.Contains(" partial s1@example.org "));
-        Assert.Contains(lines, l => l.StartsWith(owed.Id + " ", StringComparison.Ordinal) && l.Contains(" done s2@example.org "));
-        Assert.Contains(lines, l => l.StartsWith(fresh.Id + " ", StringComparison.Ordinal) && l.Contains(" pending s3@example.org "));
+        Assert.Contains(lines, l => l.StartsWith(done.Id + " ", StringComparison.Ordinal) && l.Contains(" s0@example.org ") && l.EndsWith(" done", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(partial.Id + " ", StringComparison.Ordinal) && l.Contains(" s1@example.org ") && l.EndsWith(" partial", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(owed.Id + " ", StringComparison.Ordinal) && l.Contains(" s2@example.org ") && l.EndsWith(" done", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith(fresh.Id + " ", StringComparison.Ordinal) && l.Contains(" s3@example.org ") && l.EndsWith(" pending", StringComparison.Ordinal));
         var json = new StringWriter();
         Assert.Equal(0, SpoolCommands.List(dir.Path, json: true, json));
         using var doc = JsonDocument.Parse(json.ToString());
