@@ -97,9 +97,11 @@ internal sealed class AgentRig : IAsyncDisposable
     /// <summary>Moves the fake clock: the agent's timer fires and its pump acts on what fell due.</summary>
     public void Advance(TimeSpan by) => Clock.Advance(by);
 
-    public async Task Restart()
+    /// <summary>Stops everything, runs <paramref name="between"/> on the files at rest, and opens again.</summary>
+    public async Task Restart(Action? between = null)
     {
         await Stop();
+        between?.Invoke();
         Open();
     }
 
