@@ -10,7 +10,8 @@
 // ends (timeouts, lost connections, shutdown).
 //
 // What it does not do: resolve names, connect, choose a next hop, retry, journal or bounce (the agent's), or
-// decide how long an idle connection is kept (the agent says QUIT by answering TryNext false). It never
+// decide how long an idle connection is kept (when TryNext has nothing, the agent either grants an idle wait with
+// IRelayWork.Park, ended by Wake, or lets the session say QUIT). It never
 // blocks, and allocates nothing per message in the steady state (reply text is made a string only when an
 // outcome needs it, and the last one is kept while the server repeats it).
 //
