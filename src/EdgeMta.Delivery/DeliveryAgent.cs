@@ -34,6 +34,8 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
     private readonly List<Recovered> _recovered = new();
     private readonly HopBook[] _hops;
     private readonly ArrayPool<byte> _buffers = ArrayPool<byte>.Shared;
+    /// <summary>New messages kept in memory for their first attempt, at most.</summary>
+    private const int MaxLoaded = 256;
     private Thread? _pump;
     private ITimer? _timer;
     private MessageSpool? _spool;
@@ -170,7 +172,10 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
             lock (_gate)
             {
                 _entries[c.Id] = entry;
-                _loaded[entry] = loaded;
+                // Kept for its first attempt, which usually follows at once; not while a backlog builds (a dead hop
+                // and 100,000 arrivals must not hold 100,000 messages in memory): then it is read again when due.
+                if (_loaded.Count < MaxLoaded) _loaded[entry] = loaded;
+                else loaded.Return();
                 _scheduler.AddIncoming(entry);
             }
         }
