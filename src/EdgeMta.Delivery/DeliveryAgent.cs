@@ -60,6 +60,10 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
     /// <summary>Live messages in the index.</summary>
     public int Count { get { lock (_gate) return _entries.Count; } }
 
+    /// <summary>Attempts running now (a test waits for 0 before it moves a fake clock: a probe's interval is timed
+    /// from the end of the last one).</summary>
+    internal int InFlight { get { lock (_gate) return _scheduler.InFlight; } }
+
     /// <summary>Give this to MessageSpool.Open: it records what recovery keeps, for <see cref="Start"/>.</summary>
     public void OnRecovered(in SpoolRecord record)
     {

@@ -111,8 +111,7 @@ public sealed class DeliveryAgentTests
         await using var hop = new TestHop { Greeting = "421 4.3.2 busy" };
         await using var rig = new AgentRig(hop);
         for (int i = 0; i < 20; i++) await rig.Send("a@example.org", Body, $"r{i}@example.net");
-        Assert.True(await TestHop.Until(() => rig.Events.Count("relay-dead") == 1));
-        await Task.Delay(300);
+        Assert.True(await TestHop.Until(() => rig.Events.Count("relay-dead") == 1 && rig.Agent.InFlight == 0));
         int first = hop.Connections;
         Assert.InRange(first, 1, 20);   // before the hop is known dead: at most --relay-concurrency (20)
         // What the operator sees: deferred with the hop's reason, not "pending" with no word.
@@ -121,9 +120,11 @@ public sealed class DeliveryAgentTests
         Assert.Contains("421 4.3.2 busy", list.Output);
         for (int i = 0; i < 10; i++)
         {
+            // Each probe must be over (its message deferred again) before the clock moves on: the next probe is
+            // timed from the last one's end, and a clock moved while a probe runs would skip an interval.
             rig.Advance(TimeSpan.FromSeconds(60));   // ProbeInterval = min(60 s, --retry-min)
             int want = first + i + 1;
-            Assert.True(await TestHop.Until(() => hop.Connections >= want));
+            Assert.True(await TestHop.Until(() => hop.Connections >= want && rig.Agent.InFlight == 0));
         }
         await Task.Delay(200);
         Assert.Equal(first + 10, hop.Connections);
@@ -227,7 +228,7 @@ public sealed class DeliveryAgentTests
         await using var hop = new TestHop { RecipientLimit = 2 };
         await using var rig = new AgentRig(hop);
         string id = await rig.Send("a@example.org", Body, "r1@example.net", "r2@example.net", "r3@example.net", "r4@example.net", "r5@example.net");
-        Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"delivered id={id}") == 5 && rig.Agent.Count == 0));
         Assert.Equal([2, 2, 1], hop.Received.Select(t => t.To.Count));   // three transactions, no wait between them
         Assert.Equal(0, rig.Events.Count($"deferred id={id}"));
         Assert.Equal(5, rig.Events.Lines.Count(l => l.StartsWith($"delivered id={id}", StringComparison.Ordinal) && l.EndsWith("attempts=1", StringComparison.Ordinal)));
