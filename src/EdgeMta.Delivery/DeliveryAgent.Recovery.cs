@@ -20,6 +20,10 @@ public sealed partial class DeliveryAgent
         string journalDir = Path.Combine(directory, JournalReader.DirectoryName);
         string[] oldFiles = Directory.Exists(journalDir) ? Directory.GetFiles(journalDir, "*.jnl") : [];
         var restated = new List<JournalRecord>();
+        // Each message's restated records, kept until it is known whether its segment stays: a finished message in a
+        // segment that stays (a neighbour is still live) needs its records in the new journal, or the next start
+        // would find it with no word and send it again.
+        var bySegment = new Dictionary<long, List<JournalRecord>>();
         int live = 0, held = 0, bounces = 0;
         long now = NowMs;
         lock (_gate)
@@ -29,7 +33,11 @@ public sealed partial class DeliveryAgent
                 var entry = new QueueEntry(r.Id, r.Segment, r.Offset, r.ArrivalMs, r.Size, r.Recipients, r.NullSender);
                 var folded = fold.Find(r.Id);
                 if (folded is not null && (folded.Segment != r.Segment || folded.Offset != r.Offset)) folded = null;
-                if (folded is not null) Restore(entry, folded, restated, now);
+                if (folded is not null)
+                {
+                    if (!bySegment.TryGetValue(r.Segment, out var records)) bySegment[r.Segment] = records = new List<JournalRecord>();
+                    Restore(entry, folded, records, now);
+                }
                 if (entry.AllFinal && !HasBouncePending(entry)) continue;
                 live++;
                 _entries[entry.QueueId] = entry;
@@ -56,7 +64,14 @@ public sealed partial class DeliveryAgent
                 // Only what recovery found: the supply may be making this process's first segment right now.
                 if (sequence < _spool!.FirstNewSegment && !_liveBySegment.ContainsKey(sequence)) _emptySegments.Add(sequence);
             }
+            foreach (var (segment, records) in bySegment)
+            {
+                if (_liveBySegment.ContainsKey(segment)) restated.AddRange(records);
+            }
         }
+        // Empty segments go before the journal that says they are finished: the other order, cut by a crash, would
+        // leave finished messages with no record, to be sent again.
+        DeleteEmptySegments();
         var journal = DeliveryJournal.Open(directory, 4 << 20, _options.JournalIo ?? SpoolIo.System);
         int err = restated.Count == 0 ? 0 : journal.Append(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(restated));
         if (err == 0)
@@ -98,7 +113,6 @@ public sealed partial class DeliveryAgent
             if (type != 0) mine.Add(Record(type, entry, i, f.Attempts, f.ReplyCode, default, f.PossiblyDelivered, now, f.NextAttemptUnixMs));
         }
         entry.NextAttemptUnixMs = next;
-        if (entry.AllFinal && !HasBouncePending(entry)) return;   // released: nothing to restate
         restated.AddRange(mine);
         if (folded.Held) restated.Add(Record(JournalRecordType.Hold, entry, JournalRecord.WholeMessage, 0, 0, default, false, now, 0));
         if (folded.BounceReference != 0) restated.Add(Record(JournalRecordType.BounceQueued, entry, JournalRecord.WholeMessage, 0, 0, default, false, now, folded.BounceReference));

@@ -138,8 +138,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             if (agent is not null)
             {
                 agent.Start(spool, transport);
-                control = new ControlServer(spool.Directory, agent);
-                control.Start();
+                control = StartControl(spool.Directory, agent, log);
             }
         }
         catch
@@ -154,6 +153,24 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             _control = control,
             Delivery = deliveryCounters,
         };
+    }
+
+    /// <summary>control.sock for the live queue commands. Without it (a spool path too long for a Unix socket, a
+    /// filesystem that cannot hold one) mail is still delivered: one line says so, and `edgemta queue` then finds
+    /// no server and refuses to touch a spool whose lock is held.</summary>
+    private static ControlServer? StartControl(string directory, DeliveryAgent agent, ServerLog log)
+    {
+        var control = new ControlServer(directory, agent);
+        try
+        {
+            control.Start();
+            return control;
+        }
+        catch (IOException e)
+        {
+            log.Begin(LogEvent.DeliveryTrouble).Quoted("error"u8, "no live queue commands: " + e.Message).End();
+            return null;
+        }
     }
 
     /// <summary>Graceful stop: no new connections, 421 4.3.2 to idle sessions, DATA finishes up to the deadline.</summary>

@@ -262,4 +262,24 @@ public sealed class DeliveryAgentTests
         Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));
         Assert.Equal(2, hop.Received.Count);   // a duplicate, the price of a torn record: never a loss
     }
+
+    [Fact]
+    public async Task Delivered_neighbours_of_a_deferred_message_stay_delivered_over_two_restarts()
+    {
+        // The compaction at start restates what a kept segment holds, finished messages included: it once kept only
+        // the live ones, and the second start sent the five delivered messages again.
+        await using var hop = new TestHop { RcptReply = (_, r) => r == "later@example.net" ? "451 4.3.0 later" : null };
+        await using var rig = new AgentRig(hop);
+        for (int i = 0; i < 5; i++) await rig.Send("a@example.org", Body, $"now{i}@example.net");
+        string id = await rig.Send("a@example.org", Body, "later@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count("delivered") == 5 && rig.Events.Count($"deferred id={id}") == 1));
+        for (int restart = 1; restart <= 2; restart++)
+        {
+            await rig.Restart();
+            Assert.Equal(1, rig.Agent.Recovery.Live);
+        }
+        rig.Advance(TimeSpan.FromMinutes(2));
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"deferred id={id}") == 1));
+        Assert.Equal(5, hop.Received.Count);   // the five, once each; the sixth never accepted by the hop
+    }
 }
