@@ -58,7 +58,14 @@ public sealed partial class DeliveryAgent
             }
         }
         if (possiblyDelivered) _events.PossibleDuplicate(entry.QueueId, hop.Name, "connection lost after the final dot");
-        if (records.Count > 0) _journal!.Post(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records), err => { if (err != 0) a.JournalFailed = true; });
+        if (records.Count > 0) _journal!.Post(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records), err => OnAttemptRecords(a, err));
+    }
+
+    private void OnAttemptRecords(Attempt a, int err)
+    {
+        if (err == 0) return;
+        a.JournalFailed = true;
+        lock (_gate) JournalFailedLocked(err);
     }
 
     private void FailLocked(Attempt a, int r, ushort code, EnhancedStatusCode status, string reply, List<JournalRecord> records, long now)
@@ -88,7 +95,7 @@ public sealed partial class DeliveryAgent
         long now = NowMs;
         foreach (int r in a.Todo) FailLocked(a, r, code, status, reply, records, now);
         a.Todo.Clear();
-        if (records.Count > 0) _journal!.Post(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records), err => { if (err != 0) a.JournalFailed = true; });
+        if (records.Count > 0) _journal!.Post(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records), err => OnAttemptRecords(a, err));
         EndAttemptLocked(a);
     }
 

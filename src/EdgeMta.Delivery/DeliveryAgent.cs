@@ -133,15 +133,20 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
     private void PumpOnce()
     {
         TakeCommits();
-        ExpireDue();
-        StartDue();
-        ComposeBounces();
-        SendDelayNotices();
-        SendRelayedNotices();
+        bool blocked = JournalBlocked(out TimeSpan? probeIn);
+        if (!blocked)
+        {
+            ExpireDue();
+            StartDue();
+            ComposeBounces();
+            SendDelayNotices();
+            SendRelayedNotices();
+        }
         DeleteEmptySegments();
         lock (_gate)
         {
-            TimeSpan? next = _scheduler.UntilNextDue();
+            // While the journal is failing only its probe is due; nothing else starts.
+            TimeSpan? next = blocked ? probeIn : _scheduler.UntilNextDue();
             if (EndIdleLocked() is { } idle) next = Min(next, idle);
             if (_bounceRetryAt != 0) next = Min(next, TimeSpan.FromMilliseconds(Math.Max(0, _bounceRetryAt - NowMs)));
             _timer?.Change(next ?? Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);

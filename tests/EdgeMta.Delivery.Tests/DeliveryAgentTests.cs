@@ -195,7 +195,14 @@ public sealed class DeliveryAgentTests
         Assert.True(io.Failures >= 1);
         Assert.Single(hop.Received);
         Assert.Equal(1, rig.Agent.Count);   // delivered as far as the hop knows, but not on record: kept
+        Assert.Equal(1, rig.Events.Lines.Count(l => l.Contains("cannot be written", StringComparison.Ordinal)));
+        // While the journal fails, nothing is sent again and again: the agent waits for a probe write to succeed.
+        rig.Advance(TimeSpan.FromMinutes(5));
+        await Task.Delay(300);
+        Assert.Single(hop.Received);
         io.Failing = false;
+        rig.Advance(TimeSpan.FromSeconds(6));   // the next probe (every 5 s) succeeds
+        Assert.True(await TestHop.Until(() => rig.Events.Lines.Any(l => l.Contains("writable again", StringComparison.Ordinal))));
         var flush = await rig.Agent.RunAsync(new QueueRequest(QueueVerb.Flush, false, false, []), default);
         Assert.Equal(0, flush.ExitCode);
         Assert.True(await TestHop.Until(() => rig.Agent.Count == 0));

@@ -212,6 +212,11 @@ class FaultFs:
         self.gate("meta")
         os.utime(self.real(path), ns=times)
 
+    def mknod(self, path, mode, dev):
+        # A Unix socket bound in the spool (control.sock) is made with mknod(S_IFSOCK).
+        self.gate("create")
+        os.mknod(self.real(path), mode, dev)
+
     def mkdir(self, path, mode):
         self.gate("mkdir")
         os.mkdir(self.real(path), mode)
