@@ -50,7 +50,8 @@ public class CommandTests
         foreach (var (id, i) in ids)
         {
             string line = Assert.Single(lines, l => l.StartsWith(id + " ", StringComparison.Ordinal));
-            Assert.EndsWith($" s{i}@example.org x@example.net,y@example.net {1000 + i * 7000}", line);
+            // docs/PROTOCOL.md's fields in their places, then the delivery state (no journal: pending).
+            Assert.EndsWith($" s{i}@example.org x@example.net,y@example.net {1000 + i * 7000} pending", line);
         }
         var json = new StringWriter();
         Assert.Equal(0, SpoolCommands.List(dir.Path, json: true, json));
