@@ -197,25 +197,19 @@ def tally(out_dir, sent_path, sink_path, kills_path, logs):
             why.append('B: possible-duplicate logged (reply lost after the final dot, RFC 1047)')
         if not why:
             first, second = copies[0][0], copies[1][0]
-            between = [k for k in kills if first <= k[0] <= second]
-            # One kill between the copies: the process died between the hop's 250 and the journal record, and the
-            # next start re-sent it (the allowed window). Two or more: the first restart after the 250 did not re-send
-            # it (it was recorded delivered, or every recovered entry would be due at once), a later one did: its
-            # Delivered record was dropped at a restart in between. Not a window the contract allows.
-            if len(between) == 1:
-                why.append('%s killed %.0f ms after the hop\'s 250, before the journal record (no line)'
-                           % (between[0][1].upper(), (between[0][0] - first) * 1000))
-            elif between:
-                why.append('BUG %s: not re-sent by the restart after the 250 (killed %.0f ms after it), re-sent after '
-                           'restart %d: its Delivered record did not survive' % (between[0][1].upper(),
-                                                                                (between[0][0] - first) * 1000, len(between)))
+            # The kill that cut the first delivery: the first one after the hop took the data, with 50 ms of slack
+            # for the order of two processes' clocks (a kill 2 ms before the sink logged the arrival still raced it).
+            # The process died between the hop's 250 and the durable record, and a later start re-sent it: not
+            # necessarily the next one, since a recovered message waits 10 s and these runs last 2 to 3 s.
+            between = [k for k in kills if first - 0.05 <= k[0] <= second]
+            if between:
+                why.append('%s killed %.0f ms after the hop took it, before the journal record (no line); re-sent %d '
+                           'start(s) later' % (between[0][1].upper(), (between[0][0] - first) * 1000, len(between)))
             else:
                 why.append('UNEXPLAINED: no possible-duplicate line and no kill between the copies')
         window = '; '.join(w.split(' (')[0] for w in why)
         if 'killed' in window:
             window = window.split(' killed')[0] + ' killed between the hop\'s 250 and the journal record'
-        elif window.startswith('BUG'):
-            window = window.split(':')[0] + ': re-sent after a later restart (its Delivered record lost)'
         windows[window] = windows.get(window, 0) + 1
         rows.append('%s copies=%d qid-a=%s qid-b=%s window: %s' % (mid, len(copies), ','.join(sorted(qa)),
                                                                  ','.join(sorted(qb)), ' | '.join(why)))
@@ -245,7 +239,7 @@ def tally(out_dir, sent_path, sink_path, kills_path, logs):
         sys.stdout.write('dup: %s\n' % r)
     if len(rows) > 10:
         sys.stdout.write('... %d more duplicates in %s\n' % (len(rows) - 10, os.path.join(out_dir, 'tally.txt')))
-    bad = any(w.startswith(('BUG', 'UNEXPLAINED')) for w in windows)
+    bad = any(w.startswith('UNEXPLAINED') for w in windows)
     return 1 if lost or bad else 0
 
 
