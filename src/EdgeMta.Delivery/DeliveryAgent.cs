@@ -60,6 +60,11 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
     /// <summary>Live messages in the index.</summary>
     public int Count { get { lock (_gate) return _entries.Count; } }
 
+    /// <summary>Durable journal writes and the records they carried: records ÷ writes is how many outcomes share
+    /// one device round trip (the group commit).</summary>
+    public long JournalWrites => _journal?.Appends ?? 0;
+    public long JournalRecords => _journal?.Records ?? 0;
+
     /// <summary>Attempts running now (a test waits for 0 before it moves a fake clock: a probe's interval is timed
     /// from the end of the last one).</summary>
     internal int InFlight { get { lock (_gate) return _scheduler.InFlight; } }

@@ -31,7 +31,8 @@ public sealed class JournalWriter : IDisposable
         _thread.Start();
     }
 
-    /// <summary>Durable writes made (one per batch) and records written: batches = records means no sharing.</summary>
+    /// <summary>Durable writes made (one per batch that held records) and the records they carried: writes equal to
+    /// records means no sharing.</summary>
     public long Appends => Interlocked.Read(ref _appends);
     public long Records => Interlocked.Read(ref _recordsWritten);
 
@@ -82,8 +83,11 @@ public sealed class JournalWriter : IDisposable
             {
                 err = EIO;
             }
-            Interlocked.Increment(ref _appends);
-            if (err == 0) Interlocked.Add(ref _recordsWritten, batch.Count);
+            if (err == 0 && batch.Count > 0)
+            {
+                Interlocked.Increment(ref _appends);
+                Interlocked.Add(ref _recordsWritten, batch.Count);
+            }
             foreach (var (_, done) in waiting) done(err);
             batch.Clear(); waiting.Clear();
             lock (_gate) { _spareRecords = batch; _spareWaiting = waiting; }

@@ -30,7 +30,6 @@ internal sealed class LoadedMessage
     public Range[] Parameters { get; private set; } = [];
     public int RecipientCount => Paths.Length;
     public bool NullSender => ReversePath.GetOffsetAndLength(int.MaxValue).Length == 0;
-    public ReadOnlyMemory<byte> Buffer => _buffer;
     public ReadOnlyMemory<byte> Data => _buffer.AsMemory(EnvelopeLength, DataLength);
 
     public ReadOnlyMemory<byte> Slice(Range r) => _buffer.AsMemory()[r];

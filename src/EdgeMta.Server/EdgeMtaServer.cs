@@ -38,6 +38,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     /// <summary>Live messages the delivery agent holds (0 without --relay).</summary>
     public int QueueLength => _agent?.Count ?? 0;
 
+    /// <summary>The delivery journal's durable writes and records since start (0 without --relay).</summary>
+    public (long Writes, long Records) DeliveryJournal => _agent is null ? default : (_agent.JournalWrites, _agent.JournalRecords);
+
     /// <summary>What the delivery agent found at start (default without --relay).</summary>
     public RecoverySummary DeliveryRecovery => _agent?.Recovery ?? default;
 

@@ -21,6 +21,9 @@ public sealed class DeliveryAgentTests
         Assert.Equal(["b@example.net", "c@example.net"], t.To);
         Assert.Equal(Body, Encoding.Latin1.GetString(t.Data));
         Assert.Equal(2, rig.Events.Count($"delivered id={id}"));
+        // Both recipients' Delivered records went out, in at most as many durable writes as records.
+        Assert.InRange(rig.Agent.JournalRecords, 2, 10);
+        Assert.InRange(rig.Agent.JournalWrites, 1, rig.Agent.JournalRecords);
     }
 
     [Fact]

@@ -65,6 +65,11 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         w.Sample("edgemta_possible_duplicates_total"u8, d.PossibleDuplicates);
         w.Family("edgemta_relay_dead_total"u8, "counter"u8, "Times a next hop was marked dead."u8);
         w.Sample("edgemta_relay_dead_total"u8, d.RelayDead);
+        var (writes, records) = server.DeliveryJournal;
+        w.Family("edgemta_journal_writes_total"u8, "counter"u8, "Durable writes of the delivery journal (one pwrite and fdatasync per batch)."u8);
+        w.Sample("edgemta_journal_writes_total"u8, writes);
+        w.Family("edgemta_journal_records_total"u8, "counter"u8, "Journal records those writes made durable; records / writes is the group commit's sharing."u8);
+        w.Sample("edgemta_journal_records_total"u8, records);
         w.Family("edgemta_queue_messages"u8, "gauge"u8, "Messages the delivery agent holds: not yet delivered, failed with their bounce queued, or deleted."u8);
         w.Sample("edgemta_queue_messages"u8, server.QueueLength);
     }
