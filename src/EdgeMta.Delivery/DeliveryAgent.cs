@@ -151,10 +151,14 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
         lock (_gate)
         {
             // While the journal is failing only its probe is due; nothing else starts.
+            long computedAt = NowMs;
             TimeSpan? next = blocked ? probeIn : _scheduler.UntilNextDue();
             if (EndIdleLocked() is { } idle) next = Min(next, idle);
             if (_bounceRetryAt != 0) next = Min(next, TimeSpan.FromMilliseconds(Math.Max(0, _bounceRetryAt - NowMs)));
             _timer?.Change(next ?? Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            // The timer counts from when it is set: if the clock moved since the wait was computed (a step, or a test's
+            // fake clock advanced meanwhile), the wait is late by that much; one more round computes it afresh.
+            if (NowMs != computedAt) _wake = true;
         }
     }
 
