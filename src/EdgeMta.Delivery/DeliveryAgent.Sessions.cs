@@ -95,12 +95,16 @@ public sealed partial class DeliveryAgent
         }
     }
 
-    private LoadedMessage? Load(QueueEntry entry)
+    private LoadedMessage? Load(QueueEntry entry) => Read(entry.Segment, entry.Offset, entry.QueueId, out _);
+
+    /// <summary>The record at a place, checked and parsed; null (with a line) when it does not read back, and then
+    /// the caller keeps the message: the spool still holds it.</summary>
+    private LoadedMessage? Read(long segment, long offset, string id, out long arrivalUnixMs)
     {
-        if (!_spool!.TryReadRecord(entry.Segment, entry.Offset, System.Text.Encoding.ASCII.GetBytes(entry.QueueId), _buffers,
-                out byte[]? buffer, out int envLength, out int dataLength, out _))
+        if (!_spool!.TryReadRecord(segment, offset, System.Text.Encoding.ASCII.GetBytes(id), _buffers,
+                out byte[]? buffer, out int envLength, out int dataLength, out arrivalUnixMs))
         {
-            _events.Trouble($"delivery: record {entry.QueueId} does not read back; kept");
+            _events.Trouble($"delivery: record {id} at {segment:x16}+{offset} does not read back; kept in the spool");
             return null;
         }
         var m = LoadedMessage.Parse(buffer!, envLength, dataLength, _buffers);

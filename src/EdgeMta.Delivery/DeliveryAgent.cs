@@ -175,18 +175,9 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
             {
                 if (!_commits.TryDequeue(out c)) return;
             }
-            if (!_spool!.TryReadRecord(c.Segment, c.Offset, System.Text.Encoding.ASCII.GetBytes(c.Id), _buffers, out byte[]? buffer, out int envLength, out int dataLength, out long arrival))
-            {
-                _events.Trouble($"delivery: record {c.Id} at {c.Segment:x16}+{c.Offset} does not read back; left in the spool");
-                continue;
-            }
-            var loaded = LoadedMessage.Parse(buffer!, envLength, dataLength, _buffers);
-            if (loaded is null)
-            {
-                _buffers.Return(buffer!);
-                continue;
-            }
-            var entry = new QueueEntry(c.Id, c.Segment, c.Offset, arrival, dataLength, loaded.RecipientCount, loaded.NullSender);
+            var loaded = Read(c.Segment, c.Offset, c.Id, out long arrival);
+            if (loaded is null) continue;   // left in the spool, with a line: never dropped
+            var entry = new QueueEntry(c.Id, c.Segment, c.Offset, arrival, loaded.DataLength, loaded.RecipientCount, loaded.NullSender);
             lock (_gate)
             {
                 _entries[c.Id] = entry;
