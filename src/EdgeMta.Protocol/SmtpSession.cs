@@ -26,6 +26,9 @@ public enum SessionStatus : byte
     StartTls,
     /// <summary>Send the output, then close the connection.</summary>
     Close,
+    /// <summary>Send the output, then wait for the screening's verdict without reading (SessionScreening.cs);
+    /// then offer the same input again.</summary>
+    AwaitingVerdict,
 }
 
 /// <summary>What the host knows about the client when it connects.</summary>
