@@ -194,7 +194,12 @@ public sealed class StorageFaultTests(FaultFsMount fs, ITestOutputHelper output)
                          $"({accepted.Sum(m => m.Size)} bytes), {refused} refused, {Delta("faults")} calls failed; {created} files created, " +
                          $"{Delta("unlinks")} unlinked, {Delta("punches")} holes punched; " +
                          $"{onDisk} bytes allocated ({onDisk >> 20} MiB), allowed {allowedBytes >> 20} MiB");
-        Assert.True(created <= Cycles * 2 + 4, $"{created} segment files created for {Cycles} faults (at most {Cycles * 2 + 4})");
+        // Per fault at most three: the segment being written and the spare that takes its place can each see a
+        // failed write inside the 400 ms (both retired, then replaced), and one creation tried inside the fault
+        // fails (the next waits 1 s: MessageSpool.Supply.cs). Measured: 8 to 14 for 4 faults over 13 runs on a
+        // loaded machine; a spool that made a segment per refused message made thousands.
+        const int MostCreated = Cycles * 3 + 4;
+        Assert.True(created <= MostCreated, $"{created} segment files created for {Cycles} faults (at most {MostCreated})");
         Assert.True(onDisk <= allowedBytes, $"{onDisk >> 20} MiB allocated for {accepted.Count} accepted messages (at most {allowedBytes >> 20} MiB)");
 
         Assert.Equal(0, await server.StopAsync());
