@@ -33,6 +33,7 @@ public sealed partial class SmtpSession
             if (IsWebClient(line))
             {
                 output.Write(Replies.WebClientGoodbye);
+                _screenedOut = ScreenedOut.NonSmtp;
                 return Close();
             }
             return RefuseStatus(Replies.CommandUnrecognized, output);

@@ -88,6 +88,7 @@ public sealed partial class SmtpSession
         _skippingLongLine = false;
         _tls = false;
         _shuttingDown = false;
+        _screenedOut = ScreenedOut.None;
         _quitPipelined = false;
         _discard = 0;
         EndTransaction();

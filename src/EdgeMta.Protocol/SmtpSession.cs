@@ -31,6 +31,18 @@ public enum SessionStatus : byte
     AwaitingVerdict,
 }
 
+/// <summary>Why a session closed on the client's behaviour alone, before any policy was asked: the host logs
+/// and counts these with the other screening decisions (docs/SCREENING.md "Early talkers").</summary>
+public enum ScreenedOut : byte
+{
+    /// <summary>Not screened out (the session goes on, or closed for another reason).</summary>
+    None,
+    /// <summary>It sent bytes before the final greeting line while --greet-delay ran: 554 5.5.0.</summary>
+    EarlyTalker,
+    /// <summary>Its first words were a web or proxy request (CONNECT, GET, POST, Host:): 221 2.7.0.</summary>
+    NonSmtp,
+}
+
 /// <summary>What the host knows about the client when it connects.</summary>
 public readonly ref struct ClientInfo
 {
@@ -82,6 +94,7 @@ public sealed partial class SmtpSession
     private bool _recipientTried;
     private int _recipientOvershoot;
     private bool _shuttingDown;
+    private ScreenedOut _screenedOut;
     // Set when Process stops for a commit with a whole QUIT line already after the message: a shutdown
     // then lets that QUIT have its 221 (RFC 5321 §4.1.1.10) instead of answering 421 in its place.
     private bool _quitPipelined;
@@ -114,6 +127,8 @@ public sealed partial class SmtpSession
     public int ErrorCount => _errors;
     /// <summary>The idle limit now: the data timeout while message text is expected, else the command timeout (RFC 5321 §4.5.3.2).</summary>
     public TimeSpan CurrentTimeout => _state == SmtpState.WritingMail || _chunkActive || _discard > 0 ? _options.DataTimeout : _options.CommandTimeout;
+    /// <summary>Set when the session closed because the client was an early talker or not an SMTP client.</summary>
+    public ScreenedOut ScreenedOut => _screenedOut;
     /// <summary>Start waits this long before the greeting (the host calls OnGreetDelayElapsed).</summary>
     public bool AwaitingGreeting => _phase == Phase.AwaitingGreeting;
 
@@ -144,7 +159,11 @@ public sealed partial class SmtpSession
         _state = SmtpState.Connected;
         if (_options.GreetDelay > TimeSpan.Zero)
         {
+            // postscreen's teaser: a bot that answers the first line of the greeting, not its last (RFC 5321
+            // §4.2.1: a multi-line reply ends only with the line whose code is followed by a space), talks
+            // before the final line and is caught; a conforming client waits for it.
             _phase = Phase.AwaitingGreeting;
+            output.Write(_prepared.GreetingTeaser);
             return SessionStatus.Continue;
         }
         _phase = Phase.Commands;
@@ -186,6 +205,7 @@ public sealed partial class SmtpSession
                 // An early talker (PROTOCOL.md, as Postfix postscreen's pregreet test).
                 consumed = input.Length;
                 output.Write(Replies.SynchronizationError);
+                _screenedOut = ScreenedOut.EarlyTalker;
                 return Close();
             case Phase.Closed:
                 consumed = input.Length;

@@ -96,6 +96,7 @@ public sealed class PreparedOptions
         }
         HostName = Encoding.ASCII.GetBytes(host);
         Greeting = Line($"220 {host} ESMTP ready");
+        GreetingTeaser = Line($"220-{host} ESMTP ready");
         Goodbye = Line($"221 2.0.0 {host} closing connection");
         TooManyErrors = Line($"421 4.7.0 {host} Error: too many errors");
         TooManyConnections = Line($"421 4.7.0 {host} Error: too many connections");
@@ -116,6 +117,9 @@ public sealed class PreparedOptions
     public byte[] HostName { get; }
     /// <summary>220 &lt;host&gt; ESMTP ready (no software name or version, STYLE.md §10).</summary>
     public byte[] Greeting { get; }
+    /// <summary>220-&lt;host&gt; ESMTP ready: the first line of a multi-line greeting, sent at once while a greet
+    /// delay holds the final line back (postscreen's teaser, docs/SCREENING.md "Early talkers").</summary>
+    public byte[] GreetingTeaser { get; }
     public byte[] Goodbye { get; }
     public byte[] TooManyErrors { get; }
     /// <summary>421 4.7.0 for a connection over the global or per-address limit (sent by the server, not a session).</summary>

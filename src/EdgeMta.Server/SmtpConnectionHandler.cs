@@ -201,8 +201,23 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
                 // and runs the handshake. The session's own timeouts resume after OnTlsEstablished.
                 return HandlerStatus.StartTls;
             default:
+                if (_session.ScreenedOut != ScreenedOut.None)
+                {
+                    LogScreenedOut(_session.ScreenedOut);
+                }
                 return HandlerStatus.Close;
         }
+    }
+
+    // One line and one count per early talker or web client (docs/SCREENING.md "Early talkers"), as postscreen
+    // logs PREGREET and its non-SMTP command test; the session says why it closed, the handler knows who it was.
+    private void LogScreenedOut(ScreenedOut reason)
+    {
+        _context.Counters.CountScreenedOut(reason);
+        _context.Log.Begin(reason == ScreenedOut.EarlyTalker ? LogEvent.Pregreet : LogEvent.NonSmtp)
+            .Field("conn"u8, _connection.Id)
+            .Field("client"u8, ClientAddress)
+            .End();
     }
 
     private HandlerStatus StartCommit(IBufferWriter<byte> output)

@@ -161,6 +161,9 @@ public sealed class LifecycleTests(ITestOutputHelper output)
             await c.ExpectAsync(221, "2.7.0", "a web client's request");
             Assert.True(await c.IsClosedAsync(SmtpConnection.ReadTimeout), $"After 221 the server closes\n{c.Transcript}");
         }
+        // Counted and logged with the other screening decisions (docs/SCREENING.md "Early talkers").
+        string[] logged = await server.WaitForLinesAsync(" non-smtp ");
+        Assert.Contains("client=127.0.0.1", logged[0], StringComparison.Ordinal);
         Assert.False(server.HasExited);
         Assert.Equal(0, await server.StopAsync());
     }

@@ -90,11 +90,29 @@ public sealed class PolicyTests(ITestOutputHelper output)
     {
         await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--greet-delay", "2"]);
         await using SmtpConnection c = await server.ConnectAsync();
+        // postscreen's teaser: the first greeting line comes at once; a bot answering it is an early talker.
+        string? teaser = await c.ReadRawLineAsync(TimeSpan.FromSeconds(15));
+        Assert.True(teaser is not null && teaser.StartsWith("220-", StringComparison.Ordinal), $"The teaser line `220-...` first, got `{teaser}`\n{c.Transcript}");
         await c.SendAsync("EHLO too-early.example\r\n");
         List<SmtpReply> replies = await c.ReadUntilClosedAsync(TimeSpan.FromSeconds(15));
         Assert.True(replies.Count > 0 && replies[^1].Code == 554 && replies[^1].Enhanced == "5.5.0",
-            $"Bytes before the greeting (--greet-delay 2) get `554 5.5.0`, then a close\n{c.Transcript}");
+            $"Bytes before the final greeting line (--greet-delay 2) get `554 5.5.0`, then a close\n{c.Transcript}");
         Assert.DoesNotContain(replies, r => r.Code == 250);
+        string[] logged = await server.WaitForLinesAsync(" pregreet ");
+        Assert.Contains("client=127.0.0.1", logged[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AClientThatWaitsForTheFinalGreetingLineIsServed()
+    {
+        await using EdgeMtaProcess server = await EdgeMtaProcess.StartAsync(output, ["--greet-delay", "1"]);
+        await using SmtpConnection c = await server.ConnectAsync();
+        SmtpReply greeting = await c.ExpectAsync(220, timeout: TimeSpan.FromSeconds(15));
+        Assert.True(greeting.Lines.Count == 2 && greeting.Lines[0] == greeting.Lines[1],
+            $"The greeting is the teaser line and the final line, with the same text\n{c.Transcript}");
+        await c.CommandAsync("EHLO patient.example", 250);
+        await c.CommandAsync("QUIT", 221);
+        Assert.Empty(server.LinesWith(" pregreet "));
     }
 
     [Fact]

@@ -45,6 +45,13 @@ public sealed class SessionDriver
         return TakeOutput();
     }
 
+    /// <summary>The host's greet-delay timer ran out; returns what the session wrote (the final greeting line).</summary>
+    public string GreetDelayElapsed()
+    {
+        LastStatus = Session.OnGreetDelayElapsed(_output);
+        return TakeOutput();
+    }
+
     /// <summary>Gives the bytes to the session as one receive; returns the replies written.</summary>
     public string Send(string text) => Send(Encoding.Latin1.GetBytes(text));
 

@@ -61,9 +61,42 @@ public class SessionPolicyTests
     public void BytesBeforeTheGreetingWhileTheGreetDelayRunsAre554AndClose()
     {
         var d = new SessionDriver(new SmtpSessionOptions { HostName = "foo.com", GreetDelay = TimeSpan.FromSeconds(3) });
-        Assert.Equal("", d.Start());
+        Assert.Equal("220-foo.com ESMTP ready\r\n", d.Start());
         Assert.Equal("554 5.5.0 Error: SMTP protocol synchronization\r\n", d.Send("EHLO bar.com\r\n"));
         Assert.True(d.Closed);
+        Assert.Equal(ScreenedOut.EarlyTalker, d.Session.ScreenedOut);
+    }
+
+    [Fact]
+    public void TheTeaserLineGoesAtOnceAndTheFinalLineAfterTheDelay()
+    {
+        var d = new SessionDriver(new SmtpSessionOptions { HostName = "foo.com", GreetDelay = TimeSpan.FromSeconds(3) });
+        Assert.Equal("220-foo.com ESMTP ready\r\n", d.Start());
+        Assert.Equal("", d.Send(""));
+        Assert.Equal("220 foo.com ESMTP ready\r\n", d.GreetDelayElapsed());
+        Assert.StartsWith("250-foo.com greets bar.com", d.Send("EHLO bar.com\r\n"), StringComparison.Ordinal);
+        Assert.Equal(ScreenedOut.None, d.Session.ScreenedOut);
+    }
+
+    [Fact]
+    public void WithoutAGreetDelayThereIsNoTeaser()
+    {
+        var d = new SessionDriver(new SmtpSessionOptions { HostName = "foo.com" });
+        Assert.Equal("220 foo.com ESMTP ready\r\n", d.Start());
+    }
+
+    [Theory]
+    [InlineData("GET / HTTP/1.1\r\n")]
+    [InlineData("CONNECT example.com:25 HTTP/1.1\r\n")]
+    [InlineData("Host: example.com\r\n")]
+    public void AWebClientIsScreenedOutAsNonSmtp(string line)
+    {
+        SessionDriver d = Greeted();
+        Assert.StartsWith("221 2.7.0", d.Send(line), StringComparison.Ordinal);
+        Assert.True(d.Closed);
+        Assert.Equal(ScreenedOut.NonSmtp, d.Session.ScreenedOut);
+        d.Session.Reset();
+        Assert.Equal(ScreenedOut.None, d.Session.ScreenedOut);
     }
 
     [Fact]

@@ -39,6 +39,8 @@ public enum LogEvent
     DeliveryTrouble = 77,
     DeliveryOff = 78,
     DeliveryStarted = 79,
+    Pregreet = 105,
+    NonSmtp = 106,
 }
 
 /// <summary>
@@ -195,6 +197,8 @@ public sealed class ServerLog : IDisposable
         LogEvent.DeliveryTrouble => "delivery-trouble"u8,
         LogEvent.DeliveryOff => "delivery-off"u8,
         LogEvent.DeliveryStarted => "delivery-start"u8,
+        LogEvent.Pregreet => "pregreet"u8,
+        LogEvent.NonSmtp => "non-smtp"u8,
         _ => "event"u8,
     };
 

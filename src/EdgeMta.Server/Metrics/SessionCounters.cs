@@ -23,6 +23,14 @@ public sealed class SessionCounters
     private readonly long[] _replies = new long[HighestCode - LowestCode + 1];
     private readonly long[] _sizeBuckets = new long[MessageSizeBucketBounds.Length + 1];
     private long _acceptedBytes;
+    private long _earlyTalkers;
+    private long _nonSmtpClients;
+
+    /// <summary>Sessions closed because the client talked before the final greeting line (--greet-delay).</summary>
+    public long EarlyTalkers => Volatile.Read(ref _earlyTalkers);
+
+    /// <summary>Sessions closed because the client's first words were a web or proxy request.</summary>
+    public long NonSmtpClients => Volatile.Read(ref _nonSmtpClients);
 
     /// <summary>Replies written with <paramref name="code"/> (0 for a code outside 200..599).</summary>
     public long Replies(int code) => code is >= LowestCode and <= HighestCode ? Volatile.Read(ref _replies[code - LowestCode]) : 0;
@@ -46,6 +54,12 @@ public sealed class SessionCounters
 
     /// <summary>Bytes of those messages, as the spool holds them (our Received: header included).</summary>
     public long AcceptedBytes => Volatile.Read(ref _acceptedBytes);
+
+    internal void CountScreenedOut(EdgeMta.Protocol.ScreenedOut reason)
+    {
+        if (reason == EdgeMta.Protocol.ScreenedOut.EarlyTalker) Interlocked.Increment(ref _earlyTalkers);
+        else if (reason == EdgeMta.Protocol.ScreenedOut.NonSmtp) Interlocked.Increment(ref _nonSmtpClients);
+    }
 
     internal void CountReply(int code)
     {

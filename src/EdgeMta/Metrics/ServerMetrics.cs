@@ -47,6 +47,7 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         if (server.Commands is { } commands) WriteCommands(w, commands); // the host always gives the sessions one
         WriteReplies(w, server.Sessions);
         WriteMessages(w, server.Sessions);
+        WriteScreenedOut(w, server.Sessions);
         WriteSpool(w, server.SpoolCounters, server.MeasureSpoolUsage());
         WriteDelivery(w, server);
     }
@@ -114,6 +115,13 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         Span<double> bounds = stackalloc double[SessionCounters.MessageSizeBucketBounds.Length];
         for (int i = 0; i < bounds.Length; i++) bounds[i] = SessionCounters.MessageSizeBucketBounds[i];
         w.Histogram("edgemta_message_size_bytes"u8, "Sizes of accepted messages (postfix_exporter's buckets, 1e3 to 1e9 bytes)."u8, bounds, counts, bytes);
+    }
+
+    private static void WriteScreenedOut(PrometheusTextWriter w, SessionCounters sessions)
+    {
+        w.Family("edgemta_screened_out_total"u8, "counter"u8, "Sessions closed on the client's own behaviour: talking before the final greeting line (pregreet) or a web request (non_smtp)."u8);
+        w.Sample("edgemta_screened_out_total"u8, "reason"u8, "pregreet"u8, sessions.EarlyTalkers);
+        w.Sample("edgemta_screened_out_total"u8, "reason"u8, "non_smtp"u8, sessions.NonSmtpClients);
     }
 
     private static void WriteSpool(PrometheusTextWriter w, SpoolCounters spool, SpoolUsage usage)

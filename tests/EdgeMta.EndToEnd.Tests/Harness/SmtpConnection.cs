@@ -173,6 +173,16 @@ public sealed class SmtpConnection : IAsyncDisposable
     }
 
     /// <summary>One whole reply, or null when the server closes (or resets) first. Fails on a malformed line or the deadline.</summary>
+    /// <summary>One line as received, CRLF removed, or null at the end of the stream: for what is not a whole
+    /// reply, such as the first line of a greeting whose last line has not come yet.</summary>
+    public async Task<string?> ReadRawLineAsync(TimeSpan timeout)
+    {
+        _expecting = " (one raw line)";
+        _deadline = timeout;
+        using var cts = new CancellationTokenSource(timeout);
+        return await ReadLineAsync(cts.Token);
+    }
+
     public async Task<SmtpReply?> TryReadReplyAsync(TimeSpan? timeout = null, string? expecting = null)
     {
         _expecting = expecting is null ? "" : $" (expecting {expecting})";
