@@ -185,6 +185,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         // Sessions first, outbound ones included (each finishes or abandons before its final dot: no duplicate on
         // SIGTERM), then the agent's journal, then the spool the journal's records name.
         _agent?.BeginStop();   // idle relay connections are paused: they hear no OnShutdown until woken
+        _context.BeginStop();  // so are sessions awaiting a screening verdict: woken, they answer 421
         await _transport.StopAsync(_options.ShutdownDeadline).ConfigureAwait(false);
         _agent?.Dispose();
         await _spool.DisposeAsync().ConfigureAwait(false);
