@@ -9,6 +9,7 @@ using System.Net;
 using EdgeMta.Delivery;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
+using EdgeMta.Server.Screening;
 using EdgeMta.Spool;
 using EdgeMta.Transport;
 
@@ -31,6 +32,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     private int _stopped;
     private DeliveryAgent? _agent;
     private ControlServer? _control;
+
+    /// <summary>Clients refused by the per-client rate limits since start (zero with all of them off).</summary>
+    public RateLimitCounters RateLimited { get; private init; } = new();
 
     /// <summary>Delivery events since start (zero without --relay).</summary>
     public DeliveryCounters Delivery { get; private init; } = new();
@@ -116,7 +120,12 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             Observer = agent,
         }, agent is null ? null : agent.OnRecovered, out RecoveryReport recovery);
 
-        var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096);
+        // Rates on: each pooled handler gets a ClientScreening over one shared table. Off: no screening at all.
+        RateLimits? rates = RateLimits.AnyOn(options) ? new RateLimits(options, log, TimeProvider.System) : null;
+        var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096)
+        {
+            Screening = rates is null ? null : _ => new ClientScreening(rates),
+        };
         var transportOptions = new TransportOptions
         {
             MaxConnections = options.MaxConnections ?? ServerOptions.DefaultMaxConnections,
@@ -155,6 +164,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             _agent = agent,
             _control = control,
             Delivery = deliveryCounters,
+            RateLimited = rates?.Counters ?? new RateLimitCounters(),
         };
     }
 
@@ -185,6 +195,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         // Sessions first, outbound ones included (each finishes or abandons before its final dot: no duplicate on
         // SIGTERM), then the agent's journal, then the spool the journal's records name.
         _agent?.BeginStop();   // idle relay connections are paused: they hear no OnShutdown until woken
+        _context.BeginStop();  // so are sessions awaiting a screening verdict: woken, they answer 421
         await _transport.StopAsync(_options.ShutdownDeadline).ConfigureAwait(false);
         _agent?.Dispose();
         await _spool.DisposeAsync().ConfigureAwait(false);

@@ -58,4 +58,17 @@ public sealed record ServerOptions
     public EdgeMta.Delivery.DeliveryOptions? Delivery { get; init; }
 
     public TimeSpan ShutdownDeadline { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>--trusted-network: clients exempt from every per-client limit (docs/SCREENING.md), as Postfix
+    /// exempts $mynetworks. Default: loopback, today's exemption.</summary>
+    public EdgeMta.Policy.ClientNetworks TrustedNetworks { get; init; } = EdgeMta.Policy.ClientNetworks.Loopback;
+
+    /// <summary>--client-ipv6-prefix: IPv6 clients are counted per /N by every per-client limit (Postfix 3.8's 84).</summary>
+    public int ClientIPv6Prefix { get; init; } = 84;
+
+    /// <summary>--client-connection-rate, --client-message-rate, --client-recipient-rate: connections, MAIL and
+    /// RCPT commands per client per 60 s (docs/SCREENING.md, as anvil); 0, the default, turns each off.</summary>
+    public int ClientConnectionRate { get; init; }
+    public int ClientMessageRate { get; init; }
+    public int ClientRecipientRate { get; init; }
 }

@@ -65,6 +65,10 @@ internal sealed class ServeFlags
     public readonly Option<TimeSpan?> BounceLifetime = Duration("--bounce-lifetime", "The same for null-sender messages, dropped unbounced", "2d");
     public readonly Option<TimeSpan?> DelayWarning = Duration("--delay-warning", "One delay notice after this long (0: off)", "0");
     public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
+    // docs/SCREENING.md "Per-client rate limits", as Postfix's smtpd_client_*_rate_limit: per 60 s, 0 = off.
+    public readonly Option<int> ClientConnectionRate = new("--client-connection-rate") { Description = "Connections per client per 60 s; over it 421 4.7.0 and close (0: off)", DefaultValueFactory = _ => Defaults.ClientConnectionRate };
+    public readonly Option<int> ClientMessageRate = new("--client-message-rate") { Description = "MAIL commands per client per 60 s; over it 450 4.7.1 (0: off)", DefaultValueFactory = _ => Defaults.ClientMessageRate };
+    public readonly Option<int> ClientRecipientRate = new("--client-recipient-rate") { Description = "RCPT commands per client per 60 s; over it 450 4.7.1 (0: off)", DefaultValueFactory = _ => Defaults.ClientRecipientRate };
 
     public ServeFlags()
     {
@@ -82,6 +86,9 @@ internal sealed class ServeFlags
         Positive(RelayConcurrency);
         Positive(RelayRecipients);
         RelayTls.AcceptOnlyFromAmong("none", "may", "require", "verify");
+        NonNegative(ClientConnectionRate);
+        NonNegative(ClientMessageRate);
+        NonNegative(ClientRecipientRate);
         GreetDelay.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -96,7 +103,8 @@ internal sealed class ServeFlags
         foreach (Option option in (Option[])[Listen, Spool, HostName, Domain, Recipients, MaxMessageSize, MaxRecipients,
                      MaxConnections, MaxConnectionsPerIp, CommandTimeout, DataTimeout, Vrfy, Expn, LegacySend, BareNewline,
                      RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, SpoolTimeout, Verbose, MetricsListen, Relay, RelayTls, RelayCa,
-                     RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning])
+                     RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning,
+                     ClientConnectionRate, ClientMessageRate, ClientRecipientRate])
         {
             command.Options.Add(option);
         }
@@ -166,6 +174,9 @@ internal sealed class ServeFlags
             Verbose = p.GetValue(Verbose),
             MetricsListen = p.GetValue(MetricsListen),
             Delivery = DeliveryOptionsOf(p, p.GetValue(HostName) is { Length: > 0 } name ? name : Defaults.Session.HostName),
+            ClientConnectionRate = p.GetValue(ClientConnectionRate),
+            ClientMessageRate = p.GetValue(ClientMessageRate),
+            ClientRecipientRate = p.GetValue(ClientRecipientRate),
         };
     }
 
@@ -255,6 +266,19 @@ internal sealed class ServeFlags
             }
             r.AddError($"{option.Name}: '{text}' is not a positive whole number in range");
             return T.Zero;
+        };
+
+    // A count where 0 means off (the rate limits): a whole number from 0 up, nothing else.
+    private static void NonNegative(Option<int> option) =>
+        option.CustomParser = r =>
+        {
+            string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int value))
+            {
+                return value;
+            }
+            r.AddError($"{option.Name}: '{text}' is not a whole number from 0 (off) to {int.MaxValue}");
+            return 0;
         };
 
     private static IPEndPoint[] ParseEndPoints(ArgumentResult result, string flag)

@@ -216,6 +216,9 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--queue-lifetime", "")]
     [InlineData("--retry-min", "2h")]                // longer than the default --retry-max (4000 s)
     [InlineData("--relay-concurrency", "0")]
+    [InlineData("--client-connection-rate", "-1")]  // docs/SCREENING.md: N per 60 s, 0 = off
+    [InlineData("--client-message-rate", "ten")]
+    [InlineData("--client-recipient-rate", "99999999999")]
     [InlineData("--hostname", "bad host")]          // audit finding: started, then faulted every connection
     [InlineData("--hostname", "mx\r\nInjected: 1")]
     [InlineData("--hostname", "a1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.example")] // 259 characters, over 255: every DATA faulted

@@ -41,6 +41,7 @@ public enum LogEvent
     DeliveryStarted = 79,
     Pregreet = 105,
     NonSmtp = 106,
+    RateLimited = 85,
 }
 
 /// <summary>
@@ -199,6 +200,7 @@ public sealed class ServerLog : IDisposable
         LogEvent.DeliveryStarted => "delivery-start"u8,
         LogEvent.Pregreet => "pregreet"u8,
         LogEvent.NonSmtp => "non-smtp"u8,
+        LogEvent.RateLimited => "rate-limited"u8,
         _ => "event"u8,
     };
 

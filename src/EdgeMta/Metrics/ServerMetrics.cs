@@ -50,6 +50,16 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         WriteScreenedOut(w, server.Sessions);
         WriteSpool(w, server.SpoolCounters, server.MeasureSpoolUsage());
         WriteDelivery(w, server);
+        WriteRateLimited(w, server.RateLimited);
+    }
+
+    // docs/SCREENING.md "Per-client rate limits": each count is one `rate-limited` log line.
+    private static void WriteRateLimited(PrometheusTextWriter w, EdgeMta.Server.Screening.RateLimitCounters r)
+    {
+        w.Family("edgemta_rate_limited_total"u8, "counter"u8, "Commands refused by a per-client rate limit: conn (421, closed), mail and rcpt (450)."u8);
+        w.Sample("edgemta_rate_limited_total"u8, "kind"u8, "connection"u8, r.Connections);
+        w.Sample("edgemta_rate_limited_total"u8, "kind"u8, "mail"u8, r.Mails);
+        w.Sample("edgemta_rate_limited_total"u8, "kind"u8, "rcpt"u8, r.Recipients);
     }
 
     // docs/DELIVERY.md "Log lines": each counted event is one of those lines; zero without --relay.
