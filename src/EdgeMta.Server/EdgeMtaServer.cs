@@ -78,6 +78,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     /// <summary>Replies by code and accepted messages.</summary>
     public SessionCounters Sessions => _context.Counters;
 
+    /// <summary>DNS blocklist queries, blocked clients and cached verdicts; null without --dnsbl.</summary>
+    public Screening.Blocklists? Blocklists => _context.Blocklists;
+
     /// <summary>The spool's flush latency.</summary>
     public SpoolCounters SpoolCounters => _spool.Counters;
 
@@ -116,7 +119,10 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             Observer = agent,
         }, agent is null ? null : agent.OnRecovered, out RecoveryReport recovery);
 
-        var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096);
+        var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096)
+        {
+            Blocklists = options.Dnsbl is null ? null : new Screening.Blocklists(options.Dnsbl, log),
+        };
         var transportOptions = new TransportOptions
         {
             MaxConnections = options.MaxConnections ?? ServerOptions.DefaultMaxConnections,
@@ -147,6 +153,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         catch
         {
             agent?.Dispose();
+            context.Blocklists?.Dispose();
             spool.Dispose();
             throw;
         }
@@ -187,6 +194,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         _agent?.BeginStop();   // idle relay connections are paused: they hear no OnShutdown until woken
         await _transport.StopAsync(_options.ShutdownDeadline).ConfigureAwait(false);
         _agent?.Dispose();
+        _context.Blocklists?.Dispose();
         await _spool.DisposeAsync().ConfigureAwait(false);
         _log.Flush();
     }

@@ -58,4 +58,7 @@ public sealed record ServerOptions
     public EdgeMta.Delivery.DeliveryOptions? Delivery { get; init; }
 
     public TimeSpan ShutdownDeadline { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>DNS blocklists (docs/SCREENING.md): null without --dnsbl.</summary>
+    public Screening.DnsblOptions? Dnsbl { get; init; }
 }

@@ -42,6 +42,9 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     public SessionCounters Counters { get; } = new();
     public TimeProvider Clock { get; }
 
+    /// <summary>DNS blocklists (docs/SCREENING.md): null without --dnsbl. Each handler takes its screening from it.</summary>
+    public Screening.Blocklists? Blocklists { get; init; }
+
     /// <summary>Handlers put in the pool so far (each one exactly once per connection it served).</summary>
     internal long HandlersPooled => Interlocked.Read(ref _pooled);
 

@@ -39,6 +39,9 @@ public enum LogEvent
     DeliveryTrouble = 77,
     DeliveryOff = 78,
     DeliveryStarted = 79,
+    DnsblListed = 90,
+    DnsblTrouble = 91,
+    DnsblRefused = 92,
 }
 
 /// <summary>
@@ -195,6 +198,9 @@ public sealed class ServerLog : IDisposable
         LogEvent.DeliveryTrouble => "delivery-trouble"u8,
         LogEvent.DeliveryOff => "delivery-off"u8,
         LogEvent.DeliveryStarted => "delivery-start"u8,
+        LogEvent.DnsblListed => "dnsbl-listed"u8,
+        LogEvent.DnsblTrouble => "dnsbl-trouble"u8,
+        LogEvent.DnsblRefused => "dnsbl-refused"u8,
         _ => "event"u8,
     };
 
