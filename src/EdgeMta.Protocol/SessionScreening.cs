@@ -10,14 +10,19 @@
 // Answers:
 // - Accept: the session goes on as without screening.
 // - Refuse: the screening wrote the whole reply (e.g. "450 4.7.1 Error: too much mail from ADDR\r\n");
-//   the command fails as a refused one does (for RCPT: no recipient is added), and the session goes on.
+//   the command fails as a refused one does (for RCPT: no recipient is added; it counts toward the error
+//   limit, as Postfix counts its rate refusals), and the session goes on. At OnConnect there is no command to
+//   fail: Refuse closes as RefuseAndClose does.
 // - RefuseAndClose: as Refuse, then the session closes (421 or 521 at connect, drop actions).
 // - Pending: the verdict is not known yet (a DNS lookup in flight). The session writes nothing and does
 //   NOT consume the command's line: Process returns SessionStatus.AwaitingVerdict with the line still in
 //   the input. The host pauses reading (nothing is read, nothing times out: the screening owns that wait's
 //   deadline, e.g. --dns-timeout), and once the verdict is known resumes the connection and offers the same
 //   input again; the session then parses the same line and asks again. At OnConnect, Pending holds the
-//   greeting back instead, and the host calls SmtpSession.ContinueAfterVerdict.
+//   greeting back instead, and the host calls SmtpSession.ContinueAfterVerdict. The line offered again is not
+//   reported to the observer or counted by verb a second time. With --greet-delay, OnConnect is asked when
+//   the delay ends, so the greeting goes when both allow it. How the screening tells the host that a verdict
+//   is known is the host's (src/EdgeMta.Server/Screening/ConnectionScreening.cs, IVerdictListener).
 //   Asking again must not count twice: a screening counts an event (a MAIL for --client-message-rate) when
 //   it answers Accept or Refuse, never when it answers Pending.
 //

@@ -10,9 +10,13 @@ namespace EdgeMta.Protocol;
 
 public sealed partial class SmtpSession
 {
-    private SessionStatus Execute(in SmtpCommand command, ReadOnlySpan<byte> line, IBufferWriter<byte> output)
+    /// <param name="count">False for a line offered again after AwaitingVerdict: it was counted the first time.</param>
+    private SessionStatus Execute(in SmtpCommand command, ReadOnlySpan<byte> line, IBufferWriter<byte> output, bool count)
     {
-        _options.Commands?.Count(command.Error == LineError.None ? command.Verb : SmtpVerb.Unknown); // metrics: one per line answered
+        if (count)
+        {
+            _options.Commands?.Count(command.Error == LineError.None ? command.Verb : SmtpVerb.Unknown); // metrics: one per line answered
+        }
         switch (command.Error)
         {
             case LineError.None:
@@ -97,6 +101,10 @@ public sealed partial class SmtpSession
         {
             return RefuseStatus(extended ? Replies.EhloSyntax : Replies.HeloSyntax, output);
         }
+        if (_screening is not null && Ask(_screening.OnHello(output), output, out SessionStatus screened))
+        {
+            return screened;
+        }
         AbortMessage();
         EndTransaction();
         _envelope.SetHelo(argument, extended);
@@ -159,6 +167,10 @@ public sealed partial class SmtpSession
             output.Write(readiness == StoreReadiness.Full ? Replies.StoreFull : Replies.StoreFailed);
             return SessionStatus.Continue;
         }
+        if (_screening is not null && Ask(_screening.OnMail(output), output, out SessionStatus screened))
+        {
+            return screened;
+        }
         _envelope.BeginTransaction(mailbox, parameters, in parsed);
         _recipientTried = false;
         _state = SmtpState.SenderApproved;
@@ -213,6 +225,10 @@ public sealed partial class SmtpSession
                 return SessionStatus.Continue;
             }
             return RefuseStatus(Replies.TooManyRecipients, output);
+        }
+        if (_screening is not null && Ask(_screening.OnRecipient(output), output, out SessionStatus screened))
+        {
+            return screened;
         }
         ReadOnlySpan<byte> mailbox = s.Slice(path.MailboxStart, path.MailboxLength);
         switch (_directory.Lookup(mailbox, path.AtIndex, out ReadOnlySpan<byte> target))

@@ -82,6 +82,8 @@ public sealed partial class SmtpSession
     {
         AbortMessage();
         _store = null;
+        _screening = null;
+        _lineReoffered = false;
         _phase = Phase.Idle;
         _state = SmtpState.Closed;
         _errors = 0;

@@ -50,6 +50,8 @@ public sealed partial class SmtpSession
     {
         Idle,
         AwaitingGreeting,
+        // OnConnect answered Pending: the greeting waits for ContinueAfterVerdict (SmtpSession.Screening.cs).
+        AwaitingConnectVerdict,
         Commands,
         AwaitingCommit,
         Closed,
@@ -72,6 +74,10 @@ public sealed partial class SmtpSession
     private readonly int _lineLimit;
 
     private IMessageStore? _store;
+    private ISessionScreening? _screening;
+    // Process stopped with AwaitingVerdict: the first line parsed next is the same one, offered again; it is
+    // not reported or counted a second time (SmtpSession.Screening.cs).
+    private bool _lineReoffered;
     private Phase _phase;
     private SmtpState _state = SmtpState.Closed;
     private int _queueIdLength;
@@ -126,7 +132,14 @@ public sealed partial class SmtpSession
 
     /// <summary>As <see cref="Start(in ClientInfo, IMessageStore, IBufferWriter{byte})"/>, with the recipient
     /// directory this session uses until Reset (the one current at connect, docs/PROTOCOL.md "Operations").</summary>
-    public SessionStatus Start(in ClientInfo client, IMessageStore store, IBufferWriter<byte> output, RecipientDirectory directory)
+    public SessionStatus Start(in ClientInfo client, IMessageStore store, IBufferWriter<byte> output, RecipientDirectory directory) =>
+        Start(client, store, output, directory, screening: null);
+
+    /// <summary>As the other Start, asking <paramref name="screening"/> at connect, EHLO/HELO, MAIL and RCPT
+    /// (SessionScreening.cs); null asks nothing. Answers AwaitingVerdict when OnConnect is Pending: the host
+    /// waits for the verdict, then calls <see cref="ContinueAfterVerdict"/>.</summary>
+    public SessionStatus Start(in ClientInfo client, IMessageStore store, IBufferWriter<byte> output, RecipientDirectory directory,
+        ISessionScreening? screening)
     {
         if (_phase != Phase.Idle)
         {
@@ -134,6 +147,7 @@ public sealed partial class SmtpSession
         }
         _directory = directory;
         _store = store;
+        _screening = screening;
         _sink.Store = store;
         _envelope.SetClient(client.Address);
         if (_options.RefuseMail)
@@ -147,18 +161,16 @@ public sealed partial class SmtpSession
             _phase = Phase.AwaitingGreeting;
             return SessionStatus.Continue;
         }
-        _phase = Phase.Commands;
-        output.Write(_prepared.Greeting);
-        return SessionStatus.Continue;
+        return Greet(output);
     }
 
-    /// <summary>The greet delay ran out with the client silent: send the 220.</summary>
+    /// <summary>The greet delay ran out with the client silent: send the 220 (once the screening allows it:
+    /// AwaitingVerdict while OnConnect is Pending).</summary>
     public SessionStatus OnGreetDelayElapsed(IBufferWriter<byte> output)
     {
         if (_phase == Phase.AwaitingGreeting)
         {
-            _phase = Phase.Commands;
-            output.Write(_prepared.Greeting);
+            return Greet(output);
         }
         return _phase == Phase.Closed ? SessionStatus.Close : SessionStatus.Continue;
     }
@@ -190,6 +202,8 @@ public sealed partial class SmtpSession
             case Phase.Closed:
                 consumed = input.Length;
                 return SessionStatus.Close;
+            case Phase.AwaitingConnectVerdict:
+                return SessionStatus.AwaitingVerdict; // the host reads nothing until ContinueAfterVerdict
             case Phase.AwaitingCommit:
                 throw new InvalidOperationException("Process while a message awaits CompleteMessage");
             default:
@@ -280,10 +294,20 @@ public sealed partial class SmtpSession
             }
             consumed += command.Consumed;
             ReadOnlySpan<byte> line = rest[..command.LineLength];
-            _observer?.OnCommand(command.Verb, line);
-            SessionStatus status = Execute(in command, line, output);
+            bool reoffered = _lineReoffered;
+            _lineReoffered = false;
+            if (!reoffered)
+            {
+                _observer?.OnCommand(command.Verb, line);
+            }
+            SessionStatus status = Execute(in command, line, output, count: !reoffered);
             switch (status)
             {
+                case SessionStatus.AwaitingVerdict:
+                    // The screening has no verdict yet: the line stays in the input, to be offered again.
+                    consumed -= command.Consumed;
+                    _lineReoffered = true;
+                    return status;
                 case SessionStatus.Close:
                     consumed = input.Length;
                     return status;

@@ -119,9 +119,12 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             Observer = agent,
         }, agent is null ? null : agent.OnRecovered, out RecoveryReport recovery);
 
+        Screening.Blocklists? blocklists = options.Dnsbl is null ? null : new Screening.Blocklists(options.Dnsbl, log);
         var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096)
         {
-            Blocklists = options.Dnsbl is null ? null : new Screening.Blocklists(options.Dnsbl, log),
+            Blocklists = blocklists,
+            // The blocklists alone for now; composing them with the rate screening is the lead's (one line here).
+            Screening = blocklists is null ? null : blocklists.CreateScreening,
         };
         var transportOptions = new TransportOptions
         {
@@ -192,6 +195,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         // Sessions first, outbound ones included (each finishes or abandons before its final dot: no duplicate on
         // SIGTERM), then the agent's journal, then the spool the journal's records name.
         _agent?.BeginStop();   // idle relay connections are paused: they hear no OnShutdown until woken
+        _context.BeginStop();  // so are sessions awaiting a screening verdict: woken, they answer 421
         await _transport.StopAsync(_options.ShutdownDeadline).ConfigureAwait(false);
         _agent?.Dispose();
         _context.Blocklists?.Dispose();

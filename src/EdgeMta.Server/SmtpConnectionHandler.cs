@@ -7,8 +7,9 @@
 // spool's commit and answers Pause; a spool writer thread completes the commit and calls Resume; the
 // transport then calls OnResumed, where the session writes 250 (or 451/452) and the pipelined input that
 // waited is processed. The other pause: a streamed message whose chunks wait for the spool's writer stops
-// reading until they are written (SpoolMessage.PauseWhileBacklogged). Nothing here blocks and nothing here
-// touches a file: the transport may call it on the socket engine's epoll thread.
+// reading until they are written (SpoolMessage.PauseWhileBacklogged). The third: the screening has no verdict
+// yet (SmtpConnectionHandler.Verdict.cs). Nothing here blocks and nothing here touches a file: the transport
+// may call it on the socket engine's epoll thread.
 //
 // STARTTLS (RFC 3207) is a status, not an I/O step here: the session writes 220 and stops with StartTls
 // (having consumed, and so discarded, anything pipelined after the command); the handler answers the
@@ -26,6 +27,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
+using EdgeMta.Server.Screening;
 using EdgeMta.Transport;
 using SpoolCommit = EdgeMta.Spool.CommitResult;
 
@@ -67,6 +69,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         _onCommitted = OnCommitted;
         _onDrained = OnDrained;
         _replies = new ReplyCountingWriter(context.Counters);
+        // Pooled with the handler: made once, told of each connection (Open/Close). Null without screening.
+        _screening = context.Screening?.Invoke(this);
     }
 
     private ReadOnlySpan<byte> ClientAddress => _clientAddress.AsSpan(0, _clientAddressLength);
@@ -88,7 +92,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         {
             _context.Log.Begin(LogEvent.SessionOpened).Field("conn"u8, info.Id).Field("client"u8, ClientAddress).End();
         }
-        SessionStatus status = _session.Start(new ClientInfo(ClientAddress), this, output, _context.Directory);
+        _screening?.Open(ScreenedAddress(info), info.Id);
+        SessionStatus status = _session.Start(new ClientInfo(ClientAddress), this, output, _context.Directory, _screening);
         if (_session.AwaitingGreeting)
         {
             // The transport's idle timer doubles as the greet-delay timer: OnTimedOut sends the 220.
@@ -119,6 +124,10 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         {
             _streamPaused = false;
             return After(SessionStatus.Continue, output);   // the input kept while paused is offered next
+        }
+        if (TakeVerdictResume())
+        {
+            return AfterVerdict(output);
         }
         SessionStatus status = _session.CompleteMessage(_outcome, output);
         return After(status, output);
@@ -161,6 +170,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
             .Field("ms"u8, (long)_context.Clock.GetElapsedTime(_openedAt).TotalMilliseconds)
             .End();
         AbortOpenMessage();
+        EndVerdictWait();
+        _screening?.Close();
         if (Interlocked.CompareExchange(ref _commitState, ClosedWhileCommitting, Committing) == Committing)
         {
             return; // OnCommitted finishes the cleanup and gives the handler back.
@@ -200,6 +211,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
                 // The 220 is in the output; the transport sends it, drops whatever input it still keeps,
                 // and runs the handshake. The session's own timeouts resume after OnTlsEstablished.
                 return HandlerStatus.StartTls;
+            case SessionStatus.AwaitingVerdict:
+                return AwaitVerdict();
             default:
                 return HandlerStatus.Close;
         }

@@ -5,6 +5,7 @@
 using System.Buffers;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
+using EdgeMta.Server.Screening;
 using EdgeMta.Transport;
 using Microsoft.Extensions.ObjectPool;
 
@@ -13,6 +14,7 @@ namespace EdgeMta.Server;
 internal sealed class SmtpServerContext : IConnectionHandlerFactory
 {
     private readonly ObjectPool<SmtpConnectionHandler> _handlers;
+    private readonly CancellationTokenSource _stopping = new();
     private long _pooled;
     private RecipientDirectory _directory;
 
@@ -44,6 +46,17 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
 
     /// <summary>DNS blocklists (docs/SCREENING.md): null without --dnsbl. Each handler takes its screening from it.</summary>
     public Screening.Blocklists? Blocklists { get; init; }
+
+    /// <summary>Makes each handler's screening, once per pooled handler, given the handler's wake-up for pending
+    /// verdicts (Screening/ConnectionScreening.cs). Null: sessions are asked nothing (no interface call at all).</summary>
+    public Func<IVerdictListener, IConnectionScreening>? Screening { get; init; }
+
+    /// <summary>Cancelled when the server starts to stop: wakes connections paused for a verdict, which the
+    /// transport's OnShutdown does not reach (ConnectionHandler.cs: never while paused).</summary>
+    public CancellationToken Stopping => _stopping.Token;
+
+    /// <summary>The server is stopping (EdgeMtaServer.StopAsync, before the transport's stop).</summary>
+    public void BeginStop() => _stopping.Cancel();
 
     /// <summary>Handlers put in the pool so far (each one exactly once per connection it served).</summary>
     internal long HandlersPooled => Interlocked.Read(ref _pooled);

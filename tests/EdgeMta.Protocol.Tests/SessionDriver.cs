@@ -45,6 +45,20 @@ public sealed class SessionDriver
         return TakeOutput();
     }
 
+    /// <summary>Starts with a screening (SessionScreening.cs); the replies written, if any.</summary>
+    public string Start(ISessionScreening screening)
+    {
+        LastStatus = Session.Start(new ClientInfo(Encoding.ASCII.GetBytes(Client)), Store, _output, TestDirectories.Seed, screening);
+        return TakeOutput();
+    }
+
+    /// <summary>The verdict is known: offers the kept input again, as the host does after AwaitingVerdict.</summary>
+    public string Reoffer()
+    {
+        Pump();
+        return TakeOutput();
+    }
+
     /// <summary>Gives the bytes to the session as one receive; returns the replies written.</summary>
     public string Send(string text) => Send(Encoding.Latin1.GetBytes(text));
 
@@ -93,6 +107,10 @@ public sealed class SessionDriver
                 {
                     continue;
                 }
+            }
+            if (LastStatus == SessionStatus.AwaitingVerdict)
+            {
+                return; // the host keeps the input (the line that waits included) and reads no more
             }
             if (LastStatus != SessionStatus.Continue)
             {

@@ -20,7 +20,8 @@ internal sealed class ServerHarness : IDisposable
     private ManualResetEventSlim? _flushGate;
     private readonly ManualResetEventSlim _flushEntered = new(false);
 
-    public ServerHarness(bool verbose = true, SmtpSessionOptions? options = null, TimeSpan? spoolTimeout = null)
+    public ServerHarness(bool verbose = true, SmtpSessionOptions? options = null, TimeSpan? spoolTimeout = null,
+        Func<EdgeMta.Server.Screening.IVerdictListener, EdgeMta.Server.Screening.IConnectionScreening>? screening = null)
     {
         _directory = Path.Combine(Path.GetTempPath(), "edgemta-server-tests-" + Guid.NewGuid().ToString("N"));
         Clock = new FakeClock();
@@ -36,7 +37,8 @@ internal sealed class ServerHarness : IDisposable
         }, out _);
         Log = new ServerLog(_logStream, verbose, Clock);
         Context = new SmtpServerContext(options ?? new SmtpSessionOptions { HostName = "mx.example", MaxMessageSize = 32 * 1024 }, RecipientDirectory.Sink, Spool, Log,
-            maxRetainedHandlers: 16, Clock);
+            maxRetainedHandlers: 16, Clock)
+        { Screening = screening };
         Transport = new InMemoryTransport(Context, Clock, TimeSpan.FromMinutes(5));
     }
 

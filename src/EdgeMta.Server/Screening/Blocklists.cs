@@ -112,8 +112,9 @@ public sealed class Blocklists : IDisposable
     internal ServerLog Log { get; }
     internal TimeProvider Clock { get; }
 
-    /// <summary>A screening for one connection handler, reused for each connection it serves (Start, Stop).</summary>
-    public DnsblScreening CreateScreening() => new(this);
+    /// <summary>A screening for one connection handler, reused for each connection it serves (Open/Start,
+    /// Close/Stop); <paramref name="listener"/> hears of verdicts the session was told to wait for.</summary>
+    internal DnsblScreening CreateScreening(IVerdictListener? listener = null) => new(this, listener);
 
     public void Dispose() => _ownedResolver?.Dispose();
 

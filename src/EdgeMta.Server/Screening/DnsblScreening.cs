@@ -32,7 +32,7 @@ using EdgeMta.Server.Logging;
 namespace EdgeMta.Server.Screening;
 
 /// <summary>The blocklist verdict of one connection, and the session's answers from it.</summary>
-public sealed class DnsblScreening : ISessionScreening, IDnsAnswerSink
+public sealed class DnsblScreening : IConnectionScreening, IDnsAnswerSink
 {
     private const int GenerationMask = 0x7F_FFFF; // 23 bits above the 8 of the site index in a token
 
@@ -49,11 +49,28 @@ public sealed class DnsblScreening : ISessionScreening, IDnsAnswerSink
     private IPAddress? _client;
     private byte[]? _refusal;
 
-    internal DnsblScreening(Blocklists lists)
+    private readonly Action? _onVerdictKnown;
+
+    internal DnsblScreening(Blocklists lists, IVerdictListener? listener)
     {
         _lists = lists;
         _matched = new bool[lists.Score.Sites.Count];
+        _onVerdictKnown = listener is null ? null : listener.OnVerdictKnown; // one delegate per pooled handler
     }
+
+    /// <summary>IConnectionScreening: the handler's connection opens. No client address (a transport that
+    /// knows none): nothing to ask, the client is clean.</summary>
+    void IConnectionScreening.Open(IPAddress? client, long connection)
+    {
+        if (client is null || _onVerdictKnown is null)
+        {
+            Stop();
+            return;
+        }
+        Start(client, _onVerdictKnown);
+    }
+
+    void IConnectionScreening.Close() => Stop();
 
     /// <summary>The verdict, once every zone has answered or timed out (or from the cache); null before.</summary>
     public DnsblVerdict? Verdict
