@@ -72,32 +72,32 @@ internal sealed class FaultyDnsServer : IDisposable
             case Fault.Silent:
                 return [];
             case Fault.ServFail or Fault.Refused:
-            {
-                byte[] reply = query.ToArray();
-                reply[2] = 0x81; // QR, RD
-                reply[3] = (byte)(0x80 | (_fault == Fault.ServFail ? 2 : 5));
-                return reply;
-            }
+                {
+                    byte[] reply = query.ToArray();
+                    reply[2] = 0x81; // QR, RD
+                    reply[3] = (byte)(0x80 | (_fault == Fault.ServFail ? 2 : 5));
+                    return reply;
+                }
             case Fault.Garbage:
                 return [0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0x01, 0x02];
             case Fault.GarbageAfterId:
-            {
-                // The right id and question, then an answer count of 1 with a record cut short.
-                byte[] reply = [.. query, 0xC0, 0x0C, 0x00, 0x01];
-                reply[2] = 0x81;
-                reply[3] = 0x80;
-                reply[7] = 1;
-                return reply;
-            }
+                {
+                    // The right id and question, then an answer count of 1 with a record cut short.
+                    byte[] reply = [.. query, 0xC0, 0x0C, 0x00, 0x01];
+                    reply[2] = 0x81;
+                    reply[3] = 0x80;
+                    reply[7] = 1;
+                    return reply;
+                }
             default: // WrongId: a listing, under an id one off
-            {
-                byte[] reply = [.. query, 0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0x0E, 0x10, 0, 4, 127, 0, 0, 2];
-                BinaryPrimitives.WriteUInt16BigEndian(reply, (ushort)(BinaryPrimitives.ReadUInt16BigEndian(reply) + 1));
-                reply[2] = 0x81;
-                reply[3] = 0x80;
-                reply[7] = 1;
-                return reply;
-            }
+                {
+                    byte[] reply = [.. query, 0xC0, 0x0C, 0, 1, 0, 1, 0, 0, 0x0E, 0x10, 0, 4, 127, 0, 0, 2];
+                    BinaryPrimitives.WriteUInt16BigEndian(reply, (ushort)(BinaryPrimitives.ReadUInt16BigEndian(reply) + 1));
+                    reply[2] = 0x81;
+                    reply[3] = 0x80;
+                    reply[7] = 1;
+                    return reply;
+                }
         }
     }
 }
