@@ -31,7 +31,8 @@ public sealed class DnsblTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task EnforceAnswers550ToEveryRcptAndTakesMail()
     {
-        await using EdgeMtaProcess server = await Start("--dnsbl", "bl.test");
+        await using EdgeMtaProcess server = await Start("--dnsbl", "bl.test", "--dnsbl", "err.test", "--metrics-listen", "127.0.0.1:0");
+        int metrics = await MetricsScrape.PortAsync(server);
         Swaks s = await Send(server);
         Assert.Equal(220, int.Parse(s.Banner().AsSpan(0, 3)));
         Assert.Equal(250, s.ReplyTo("MAIL"));
@@ -39,6 +40,14 @@ public sealed class DnsblTests(ITestOutputHelper output) : IDisposable
         Assert.True(s.Result.ExitCode == 24, s.Result.ToString()); // swaks: no RCPT accepted
         await server.WaitForLinesAsync("dnsbl-listed client=127.0.0.1 zones=bl.test score=1");
         await server.WaitForLinesAsync("dnsbl-refused client=127.0.0.1 zone=bl.test action=enforce");
+        string body = await MetricsScrape.ScrapeAsync(metrics);
+        await MetricsScrape.AssertPromtoolAcceptsAsync(body, output);
+        Dictionary<string, double> m = MetricsScrape.Samples(body);
+        Assert.Equal(1, m["edgemta_dnsbl_queries_total{result=\"listed\"}"]);
+        Assert.Equal(1, m["edgemta_dnsbl_queries_total{result=\"clean\"}"]); // err.test's 127.255.255.254
+        Assert.Equal(0, m["edgemta_dnsbl_queries_total{result=\"timeout\"}"]);
+        Assert.Equal(1, m["edgemta_dnsbl_blocked_total{action=\"enforce\"}"]);
+        Assert.Equal(1, m["edgemta_dnsbl_cache_entries"]);
         Assert.Equal(0, (await server.StopAndExportAsync()).Count);
     }
 
