@@ -22,6 +22,7 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool check metr
 # Debian's python3 (it drives libfuse 2.9), and fusermount3 to unmount it.
 [ -f /usr/lib/python3/dist-packages/fusepy.py ] || need+=(python3-fusepy)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)  # a fake DNS blocklist zone on loopback (DnsblTests, UdpDnsResolverTests)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

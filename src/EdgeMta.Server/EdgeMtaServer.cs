@@ -82,6 +82,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     /// <summary>Replies by code and accepted messages.</summary>
     public SessionCounters Sessions => _context.Counters;
 
+    /// <summary>DNS blocklist queries, blocked clients and cached verdicts; null without --dnsbl.</summary>
+    public Screening.Blocklists? Blocklists => _context.Blocklists;
+
     /// <summary>The spool's flush latency.</summary>
     public SpoolCounters SpoolCounters => _spool.Counters;
 
@@ -120,11 +123,20 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             Observer = agent,
         }, agent is null ? null : agent.OnRecovered, out RecoveryReport recovery);
 
-        // Rates on: each pooled handler gets a ClientScreening over one shared table. Off: no screening at all.
+        // Each pooled handler gets one screening: the blocklists (one shared resolver and cache) and the rates
+        // (one shared table), composed blocklists first (CompositeScreening.cs). Neither on: no screening at all.
         RateLimits? rates = RateLimits.AnyOn(options) ? new RateLimits(options, log, TimeProvider.System) : null;
+        Screening.Blocklists? blocklists = options.Dnsbl is null ? null : new Screening.Blocklists(options.Dnsbl, log);
         var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096)
         {
-            Screening = rates is null ? null : _ => new ClientScreening(rates),
+            Blocklists = blocklists,
+            Screening = (blocklists, rates) switch
+            {
+                (null, null) => null,
+                (null, { } r) => _ => new ClientScreening(r),
+                ({ } b, null) => b.CreateScreening,
+                ({ } b, { } r) => listener => new CompositeScreening(b.CreateScreening(listener), new ClientScreening(r)),
+            },
         };
         var transportOptions = new TransportOptions
         {
@@ -156,6 +168,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         catch
         {
             agent?.Dispose();
+            context.Blocklists?.Dispose();
             spool.Dispose();
             throw;
         }
@@ -198,6 +211,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         _context.BeginStop();  // so are sessions awaiting a screening verdict: woken, they answer 421
         await _transport.StopAsync(_options.ShutdownDeadline).ConfigureAwait(false);
         _agent?.Dispose();
+        _context.Blocklists?.Dispose();
         await _spool.DisposeAsync().ConfigureAwait(false);
         _log.Flush();
     }

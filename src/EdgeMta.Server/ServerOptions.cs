@@ -71,4 +71,6 @@ public sealed record ServerOptions
     public int ClientConnectionRate { get; init; }
     public int ClientMessageRate { get; init; }
     public int ClientRecipientRate { get; init; }
+    /// <summary>DNS blocklists (docs/SCREENING.md): null without --dnsbl.</summary>
+    public Screening.DnsblOptions? Dnsbl { get; init; }
 }

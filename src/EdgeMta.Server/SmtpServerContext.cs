@@ -44,6 +44,9 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     public SessionCounters Counters { get; } = new();
     public TimeProvider Clock { get; }
 
+    /// <summary>DNS blocklists (docs/SCREENING.md): null without --dnsbl. Each handler takes its screening from it.</summary>
+    public Screening.Blocklists? Blocklists { get; init; }
+
     /// <summary>Makes each handler's screening, once per pooled handler, given the handler's wake-up for pending
     /// verdicts (Screening/ConnectionScreening.cs). Null: sessions are asked nothing (no interface call at all).</summary>
     public Func<IVerdictListener, IConnectionScreening>? Screening { get; init; }

@@ -219,6 +219,16 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--client-connection-rate", "-1")]  // docs/SCREENING.md: N per 60 s, 0 = off
     [InlineData("--client-message-rate", "ten")]
     [InlineData("--client-recipient-rate", "99999999999")]
+    [InlineData("--dnsbl", "bl.example=127.0.0.[2..11")]   // docs/SCREENING.md: postscreen_dnsbl_sites syntax
+    [InlineData("--dnsbl", "bl.example=127.0.0.256")]
+    [InlineData("--dnsbl", "bl.example*heavy")]
+    [InlineData("--dnsbl", "bl..example")]
+    [InlineData("--dnsbl-threshold", "one")]
+    [InlineData("--dnsbl-action", "reject")]
+    [InlineData("--dns-server", "resolver.example")]
+    [InlineData("--dns-server", "127.0.0.1:99999")]
+    [InlineData("--dns-timeout", "0")]
+    [InlineData("--dns-timeout", "5x")]
     [InlineData("--hostname", "bad host")]          // audit finding: started, then faulted every connection
     [InlineData("--hostname", "mx\r\nInjected: 1")]
     [InlineData("--hostname", "a1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.example")] // 259 characters, over 255: every DATA faulted

@@ -42,6 +42,9 @@ public enum LogEvent
     Pregreet = 105,
     NonSmtp = 106,
     RateLimited = 85,
+    DnsblListed = 90,
+    DnsblTrouble = 91,
+    DnsblRefused = 92,
 }
 
 /// <summary>
@@ -201,6 +204,9 @@ public sealed class ServerLog : IDisposable
         LogEvent.Pregreet => "pregreet"u8,
         LogEvent.NonSmtp => "non-smtp"u8,
         LogEvent.RateLimited => "rate-limited"u8,
+        LogEvent.DnsblListed => "dnsbl-listed"u8,
+        LogEvent.DnsblTrouble => "dnsbl-trouble"u8,
+        LogEvent.DnsblRefused => "dnsbl-refused"u8,
         _ => "event"u8,
     };
 

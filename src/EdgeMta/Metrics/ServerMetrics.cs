@@ -50,6 +50,7 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         WriteScreenedOut(w, server.Sessions);
         WriteSpool(w, server.SpoolCounters, server.MeasureSpoolUsage());
         WriteDelivery(w, server);
+        WriteDnsbl(w, server.Blocklists);
         WriteRateLimited(w, server.RateLimited);
     }
 
@@ -165,5 +166,21 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
             });
         }
         return labels;
+    }
+    // docs/SCREENING.md "DNS blocklists and allowlists"; zero without --dnsbl.
+    private static void WriteDnsbl(PrometheusTextWriter w, EdgeMta.Server.Screening.Blocklists? lists)
+    {
+        EdgeMta.Server.Screening.DnsblCounters? c = lists?.Counters;
+        w.Family("edgemta_dnsbl_queries_total"u8, "counter"u8, "Blocklist queries, one per zone per connection not cached: listed (the site's filter matched), clean, error (SERVFAIL, REFUSED, malformed, not sent), timeout (--dns-timeout; counts as not listed)."u8);
+        w.Sample("edgemta_dnsbl_queries_total"u8, "result"u8, "listed"u8, c?.QueriesListed ?? 0);
+        w.Sample("edgemta_dnsbl_queries_total"u8, "result"u8, "clean"u8, c?.QueriesClean ?? 0);
+        w.Sample("edgemta_dnsbl_queries_total"u8, "result"u8, "error"u8, c?.QueriesError ?? 0);
+        w.Sample("edgemta_dnsbl_queries_total"u8, "result"u8, "timeout"u8, c?.QueriesTimeout ?? 0);
+        w.Family("edgemta_dnsbl_blocked_total"u8, "counter"u8, "Connections whose score reached --dnsbl-threshold, by --dnsbl-action: enforce and drop when refused, ignore when the verdict was known."u8);
+        w.Sample("edgemta_dnsbl_blocked_total"u8, "action"u8, "enforce"u8, c?.Blocked(EdgeMta.Server.Screening.DnsblAction.Enforce) ?? 0);
+        w.Sample("edgemta_dnsbl_blocked_total"u8, "action"u8, "drop"u8, c?.Blocked(EdgeMta.Server.Screening.DnsblAction.Drop) ?? 0);
+        w.Sample("edgemta_dnsbl_blocked_total"u8, "action"u8, "ignore"u8, c?.Blocked(EdgeMta.Server.Screening.DnsblAction.Ignore) ?? 0);
+        w.Family("edgemta_dnsbl_cache_entries"u8, "gauge"u8, "Client verdicts held in the blocklist cache (bounded; expired ones count until replaced)."u8);
+        w.Sample("edgemta_dnsbl_cache_entries"u8, lists?.Cache.Count ?? 0);
     }
 }
