@@ -182,6 +182,19 @@ public sealed class VerdictPauseTests : IDisposable
     }
 
     [Fact]
+    public void AQuestionLeftPendingAfterTheStopBeganEndsAt421AtOnce()
+    {
+        InMemoryConnection c = _server.Transport.Connect();
+        c.Send("EHLO client.example\r\n");
+        c.TakeReplies();
+        _server.Context.BeginStop(); // the transport has not yet told this connection (its OnShutdown comes later)
+        Screening.Set(2, ScreeningAnswer.Pending);
+        c.Send("MAIL FROM:<a@example.org>\r\n");
+        Assert.True(c.WaitFor(x => x.IsClosed, ServerHarness.Bound));
+        Assert.StartsWith("421 4.3.2", c.TakeReplies());
+    }
+
+    [Fact]
     public void AReportDuringTheSpoolCommitDoesNotCutTheCommitsPauseShort()
     {
         InMemoryConnection c = _server.OpenTransaction();
