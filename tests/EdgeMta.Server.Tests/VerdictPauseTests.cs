@@ -182,6 +182,19 @@ public sealed class VerdictPauseTests : IDisposable
     }
 
     [Fact]
+    public void AQuestionLeftPendingAfterTheStopBeganEndsAt421AtOnce()
+    {
+        InMemoryConnection c = _server.Transport.Connect();
+        c.Send("EHLO client.example\r\n");
+        c.TakeReplies();
+        _server.Context.BeginStop(); // the transport has not yet told this connection (its OnShutdown comes later)
+        Screening.Set(2, ScreeningAnswer.Pending);
+        c.Send("MAIL FROM:<a@example.org>\r\n");
+        Assert.True(c.WaitFor(x => x.IsClosed, ServerHarness.Bound));
+        Assert.StartsWith("421 4.3.2", c.TakeReplies());
+    }
+
+    [Fact]
     public void AReportDuringTheSpoolCommitDoesNotCutTheCommitsPauseShort()
     {
         InMemoryConnection c = _server.OpenTransaction();
@@ -212,6 +225,26 @@ public sealed class VerdictPauseTests : IDisposable
         Assert.Equal("", c.TakeReplies());
         ReportFromAnotherThread(() => Screening.Decide(Connect, ScreeningAnswer.Accept));
         Assert.True(c.WaitFor(x => x.Replies.StartsWith("220 ", StringComparison.Ordinal), ServerHarness.Bound));
+    }
+
+    [Fact]
+    public void ALineOfferedAgainAfterAVerdictIsLoggedAndCountedOnce()
+    {
+        var counters = new CommandCounters();
+        using var server = new ServerHarness(verbose: true,
+            options: new SmtpSessionOptions { HostName = "mx.example", Commands = counters },
+            screening: listener => _screening = new HeldScreening(listener));
+        InMemoryConnection c = server.Transport.Connect();
+        c.Send("EHLO client.example\r\n");
+        c.Send("MAIL FROM:<a@example.org>\r\n");
+        Screening.Set(Recipient, ScreeningAnswer.Pending);
+        c.Send("RCPT TO:<b@example.com>\r\n");
+        Assert.True(c.IsPaused);
+        ReportFromAnotherThread(() => Screening.Decide(Recipient, ScreeningAnswer.Accept));
+        Assert.True(c.WaitFor(x => x.Replies.Contains("250 2.1.5"), ServerHarness.Bound));
+        Assert.Equal(1, counters[SmtpVerb.Rcpt]);
+        string log = server.LogText();
+        Assert.Single(log.Split('\n'), l => l.Contains(" command ", StringComparison.Ordinal) && l.Contains("RCPT", StringComparison.Ordinal));
     }
 
     private InMemoryConnection ConnectWithConnectAnswer(ScreeningAnswer answer) => ConnectWithConnectAnswer(_server, answer);

@@ -8,6 +8,10 @@
 // (SmtpConnectionHandler.Verdict.cs). A call when no verdict is awaited is harmless (the session asks
 // again, or nobody is asking); a verdict never reported leaves the connection paused until the server
 // stops, so a screening that answers Pending must report within its own deadline (e.g. --dns-timeout).
+//
+// Composing several (rates and blocklists): ask those that can answer Pending first and a counting one
+// (ClientScreening, which counts an event each time it is asked) only once they have all accepted, so a
+// question asked again after a Pending is counted once; the first answer that is not Accept is the answer.
 using System.Net;
 using EdgeMta.Protocol;
 
