@@ -222,9 +222,9 @@ public sealed class VerdictPauseTests : IDisposable
         server.Clock.Advance(TimeSpan.FromSeconds(4));
         Assert.True(c.WaitFor(x => x.IsPaused, ServerHarness.Bound));
         Assert.Single(Screening.Asked);
-        Assert.Equal("", c.TakeReplies());
+        Assert.DoesNotContain("220 ", c.TakeReplies(), StringComparison.Ordinal); // at most the teaser line, 220-
         ReportFromAnotherThread(() => Screening.Decide(Connect, ScreeningAnswer.Accept));
-        Assert.True(c.WaitFor(x => x.Replies.StartsWith("220 ", StringComparison.Ordinal), ServerHarness.Bound));
+        Assert.True(c.WaitFor(x => x.Replies.Contains("220 mx.example", StringComparison.Ordinal), ServerHarness.Bound));
     }
 
     [Fact]
