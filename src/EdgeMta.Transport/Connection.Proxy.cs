@@ -5,7 +5,7 @@
 // (waiting with a zero-byte receive, as any idle connection) under ONE deadline, ProxyTimeout from accept,
 // which later bytes do not move (a peer sending one byte a second cannot stretch it). A complete header opens
 // the session: the client it names (the socket peer for a v2 LOCAL health check) is admitted against the
-// per-address limit, then the handler is created and writes its greeting, never before the header (spec §5:
+// host's IConnectionGate, then the handler is created and writes its greeting, never before the header (spec §5:
 // "the receiver MUST NOT start processing the connection before it receives a complete and valid PROXY
 // protocol header"; Stalwart answered HAProxy's v2 header with 500s because it greeted first). Bytes after the
 // header stay in the buffer as the handler's first input: the header is no command and no pipelining.

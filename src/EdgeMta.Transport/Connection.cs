@@ -139,7 +139,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
     }
 
     /// <summary>The client is known (the socket peer, or the one a PROXY header named): admit it against the
-    /// per-address limit, then create the handler and let it greet. Throws what the handler throws.</summary>
+    /// host's IConnectionGate, then create the handler and let it greet. Throws what the handler throws.</summary>
     private void OpenSession(IPEndPoint? client)
     {
         ConnectionInfo info = NewInfo((int)(Volatile.Read(ref _state) >> 32), client);
@@ -161,7 +161,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
     {
         if (_admitted)
         {
-            // Over the per-address limit after the global one let it in: rejected ones are not Open.
+            // Refused by the gate after the global one let it in: rejected ones are not Open.
             _admitted = false;
             Interlocked.Decrement(ref _server.Counters._open);
         }

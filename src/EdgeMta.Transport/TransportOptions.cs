@@ -39,12 +39,9 @@ public sealed class TransportOptions
     /// <summary>Connections admitted at once; one more is answered by the factory's rejection and closed. 0: no limit.</summary>
     public int MaxConnections { get; set; } = 10_000;
 
-    /// <summary>Connections admitted at once from one client address (the PROXY header's on a proxy listener). 0: no limit.</summary>
-    public int MaxConnectionsPerAddress { get; set; }
-
-    /// <summary>Loopback clients are not held to <see cref="MaxConnectionsPerAddress"/> (as Postfix exempts
-    /// $mynetworks): the local relay and load tests on the node itself open many connections from one address.</summary>
-    public bool ExemptLoopbackFromAddressLimit { get; set; }
+    /// <summary>Per-client admission once the client is known (after the PROXY header on a proxy listener):
+    /// the per-address limit and its exemptions live behind it, in the host. Null: every client is admitted.</summary>
+    public IConnectionGate? Gate { get; set; }
 
     /// <summary>Size of the buffer taken when data is ready to read (a power of two, at least 1 KiB).
     /// 16 KiB: loopback TCP reaches full speed at 16 KiB transfers (docs/PERF-NOTES.md).</summary>

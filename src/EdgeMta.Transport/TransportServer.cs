@@ -3,7 +3,7 @@
 // Contract: Start binds every endpoint and takes every pre-bound listening socket (or none: a failed bind
 // or a handed-over socket that is not a listening TCP socket closes all of them and throws);
 // BoundEndPoints then says where it listens, ports resolved (port 0). Each accepted socket is counted
-// against MaxConnections at accept, and against MaxConnectionsPerAddress once its client is known: at once
+// against MaxConnections at accept, and put to the host's IConnectionGate once its client is known: at once
 // on a plain listener, after the PROXY header on a proxy listener (Connection.Proxy.cs), whose untrusted
 // peers are closed at accept. One over a limit is still given a connection object so the factory's refusal
 // (421 4.7.0 in SMTP) is sent and the socket closed gracefully, without a handler. Outbound connections (TransportServer.Outbound.cs) share the table and the
@@ -24,7 +24,7 @@ public sealed partial class TransportServer : IAsyncDisposable
 {
     private readonly TransportOptions _options;
     private readonly ObjectPool<Connection> _connections;
-    private readonly Dictionary<IPAddress, int> _perAddress = new();
+    private readonly IConnectionGate? _gate;
     private readonly List<Listener> _listeners = new();
     private readonly IPEndPoint[] _bound;
     private readonly IPNetwork[] _proxyTrusted;
@@ -51,6 +51,7 @@ public sealed partial class TransportServer : IAsyncDisposable
         LingerTimeoutMs = ToMilliseconds(options.LingerTimeout);
         TlsHandshakeTimeoutMs = ToMilliseconds(options.TlsHandshakeTimeout);
         ProxyTimeoutMs = ToMilliseconds(options.ProxyTimeout);
+        _gate = options.Gate;
         _proxyTrusted = [.. options.ProxyTrustedNetworks];
         Clock = new TransportClock(options.TimeProvider ?? TimeProvider.System);
         if (options.TlsCertificate is { } certificate)
@@ -271,32 +272,25 @@ public sealed partial class TransportServer : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Counts the client (the socket peer, or the one its PROXY header named) against
-    /// MaxConnectionsPerAddress once it is known; <paramref name="counted"/> is what ReleaseAdmission must
-    /// give back. The per-address map is touched once per connection, not per message.</summary>
+    /// <summary>Asks the gate about the client (the socket peer, or the one its PROXY header named) once it
+    /// is known; <paramref name="counted"/> is what ReleaseAdmission must give back to the gate.</summary>
     internal ConnectionRejection? TryAdmitAddress(IPAddress? address, out IPAddress? counted)
     {
         counted = null;
-        if (address is not null && address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-        if (address is null || _options.MaxConnectionsPerAddress <= 0
-            || (_options.ExemptLoopbackFromAddressLimit && IPAddress.IsLoopback(address)))
+        if (_gate is null || address is null)
         {
             return null; // counted in the global limit only
         }
-        lock (_perAddress)
+        if (address.IsIPv4MappedToIPv6)
         {
-            _perAddress.TryGetValue(address, out int count);
-            if (count >= _options.MaxConnectionsPerAddress)
-            {
-                return ConnectionRejection.TooManyFromAddress;
-            }
-            _perAddress[address] = count + 1;
+            address = address.MapToIPv4();
         }
-        counted = address;
-        return null;
+        ConnectionRejection? rejection = _gate.TryAdmit(address);
+        if (rejection is null)
+        {
+            counted = address;
+        }
+        return rejection;
     }
 
     internal void ReleaseAdmission(IPAddress? address)
@@ -304,20 +298,7 @@ public sealed partial class TransportServer : IAsyncDisposable
         Interlocked.Decrement(ref Counters._open);
         if (address is not null)
         {
-            lock (_perAddress)
-            {
-                if (_perAddress.TryGetValue(address, out int count))
-                {
-                    if (count <= 1)
-                    {
-                        _perAddress.Remove(address);
-                    }
-                    else
-                    {
-                        _perAddress[address] = count - 1;
-                    }
-                }
-            }
+            _gate!.Release(address);
         }
     }
 

@@ -174,11 +174,8 @@ public sealed class ProxyListenerTests
     public async Task ThePerAddressLimitCountsProxiedClientsByTheirOwnAddress()
     {
         var log = new RecordingLog();
-        await using TestServer server = ProxyServer(() => new EchoLineHandler(), log, configure: o =>
-        {
-            o.MaxConnectionsPerAddress = 1;
-            o.ExemptLoopbackFromAddressLimit = true; // the proxy is loopback: exempt, its clients are not
-        });
+        var gate = new CountingGate(1);
+        await using TestServer server = ProxyServer(() => new EchoLineHandler(), log, configure: o => o.Gate = gate);
         using TestClient first = await ConnectProxyAsync(server);
         await first.SendAsync("PROXY TCP4 203.0.113.9 127.0.0.1 40000 25\r\n");
         await first.ReadUntilAsync("hello\r\n");
@@ -190,6 +187,8 @@ public sealed class ProxyListenerTests
         Assert.Equal("421 too many from you\r\n", await again.ReadToEndAsync());
         Assert.Equal([ConnectionRejection.TooManyFromAddress], server.Factory.Rejections);
         Assert.True(await Bounded.UntilAsync(() => server.Server.Counters.Open == 2));
+        Assert.Equal(1, gate.OpenFrom(IPAddress.Parse("203.0.113.9")));
+        Assert.Equal(0, gate.OpenFrom(IPAddress.Loopback)); // the proxy itself is never counted
     }
 
     /// <summary>Reads to the server's close, FIN or reset; returns what was received.</summary>
