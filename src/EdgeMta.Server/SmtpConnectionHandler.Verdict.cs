@@ -48,7 +48,8 @@ internal sealed partial class SmtpConnectionHandler : IVerdictListener
 
     /// <summary>The client address the screening judges. ONE place, so that the PROXY protocol's proxied
     /// address (docs/SCREENING.md) replaces the socket's here and nowhere else.</summary>
-    private static IPAddress? ScreenedAddress(ConnectionInfo info) => info.RemoteEndPoint?.Address;
+    private static IPAddress? ScreenedAddress(ConnectionInfo info) =>
+        info.ClientEndPoint?.Address is { IsIPv4MappedToIPv6: true } mapped ? mapped.MapToIPv4() : info.ClientEndPoint?.Address;
 
     public void OnVerdictKnown()
     {

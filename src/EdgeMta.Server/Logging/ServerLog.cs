@@ -45,6 +45,7 @@ public enum LogEvent
     DnsblListed = 90,
     DnsblTrouble = 91,
     DnsblRefused = 92,
+    ProxyRejected = 80,
 }
 
 /// <summary>
@@ -207,6 +208,7 @@ public sealed class ServerLog : IDisposable
         LogEvent.DnsblListed => "dnsbl-listed"u8,
         LogEvent.DnsblTrouble => "dnsbl-trouble"u8,
         LogEvent.DnsblRefused => "dnsbl-refused"u8,
+        LogEvent.ProxyRejected => "proxy-rejected"u8,
         _ => "event"u8,
     };
 

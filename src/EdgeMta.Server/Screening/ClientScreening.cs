@@ -34,7 +34,7 @@ internal sealed class RateLimits
         MessageRate = options.ClientMessageRate;
         RecipientRate = options.ClientRecipientRate;
         Trusted = options.TrustedNetworks;
-        IPv6Prefix = options.ClientIPv6Prefix;
+        IPv6Prefix = options.ClientIpv6Prefix;
         Table = new RateTable(RateTable.DefaultCapacity, clock);
         Log = log;
     }

@@ -50,6 +50,7 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         WriteScreenedOut(w, server.Sessions);
         WriteSpool(w, server.SpoolCounters, server.MeasureSpoolUsage());
         WriteDelivery(w, server);
+        WriteProxy(w, t);
         WriteDnsbl(w, server.Blocklists);
         WriteRateLimited(w, server.RateLimited);
     }
@@ -182,5 +183,13 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         w.Sample("edgemta_dnsbl_blocked_total"u8, "action"u8, "ignore"u8, c?.Blocked(EdgeMta.Server.Screening.DnsblAction.Ignore) ?? 0);
         w.Family("edgemta_dnsbl_cache_entries"u8, "gauge"u8, "Client verdicts held in the blocklist cache (bounded; expired ones count until replaced)."u8);
         w.Sample("edgemta_dnsbl_cache_entries"u8, lists?.Cache.Count ?? 0);
+    }
+
+    // docs/SCREENING.md "PROXY protocol": each rejection is also one proxy-rejected log line with its reason.
+    private static void WriteProxy(PrometheusTextWriter w, TransportCounters t)
+    {
+        w.Family("edgemta_proxy_headers_total"u8, "counter"u8, "Connections to --listen-proxy listeners: accepted (a whole PROXY header, LOCAL included), or rejected (untrusted peer, invalid or over-long header, timeout, closed first; no reply)."u8);
+        w.Sample("edgemta_proxy_headers_total"u8, "result"u8, "accepted"u8, t.ProxyAccepted);
+        w.Sample("edgemta_proxy_headers_total"u8, "result"u8, "rejected"u8, t.ProxyRejected);
     }
 }
