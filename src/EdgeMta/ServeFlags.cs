@@ -131,7 +131,7 @@ internal sealed class ServeFlags
                      MaxConnections, MaxConnectionsPerIp, CommandTimeout, DataTimeout, Vrfy, Expn, LegacySend, BareNewline,
                      RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, SpoolTimeout, Verbose, MetricsListen, Relay, RelayTls, RelayCa,
                      RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning,
-                     ClientConnectionRate, ClientMessageRate, ClientRecipientRate])
+                     ClientConnectionRate, ClientMessageRate, ClientRecipientRate,
                      ListenProxy, ProxyTrusted, ProxyTimeout, ClientIpv6Prefix, TrustedNetwork])
         {
             command.Options.Add(option);
