@@ -4,7 +4,8 @@
 // all see the spool's records in the same order (segment order, then offset).
 // Rule: the record at the fold's current place is the message; one at a place the message moved from is dead; one
 // at neither is a copy whose Moved never became durable, dead when the current place is in the spool, else the
-// first such is adopted with the fold's state. An id the journal does not know: the first record is the message.
+// first such is adopted with no journal state (a record naming another place says nothing about this one: a
+// duplicate at worst, never a loss). An id the journal does not know: the first record is the message.
 // Use: Saw() for every record first, then IsMessage() once per record, in the same order.
 // What it does not do: read anything, or retract dead records (the agent does that, MessageSpool.TryRetractRecord).
 // How it fails: it cannot; it is memory only (one entry per queue id, as the fold itself).
@@ -26,14 +27,14 @@ public sealed class RecordLiveness(JournalFold fold)
     }
 
     /// <summary>Second pass: true when the record at this place is the message (then <paramref name="folded"/> is
-    /// its journal state, null when the journal says nothing); false when it is a dead copy.</summary>
+    /// its journal state, null when the journal says nothing of this place); false when it is a dead copy.</summary>
     public bool IsMessage(string queueId, long segment, long offset, out FoldedMessage? folded)
     {
         folded = fold.Find(queueId);
         if (folded is null) return _unknownSeen.Add(queueId);
         if (folded.Segment == segment && folded.Offset == offset) return true;
-        if (!folded.MovedFrom(segment, offset) && !_currentPresent.Contains(queueId) && _adopted.Add(queueId)) return true;
+        bool adopt = !folded.MovedFrom(segment, offset) && !_currentPresent.Contains(queueId) && _adopted.Add(queueId);
         folded = null;
-        return false;
+        return adopt;
     }
 }
