@@ -5,7 +5,8 @@
 // make a Moved record durable, then move the index entry and the per-segment live counts; the emptied segment is
 // deleted by the pump like any other (MessageSpool.TryDeleteSegment).
 // Bounded: checked once a minute on the injected clock, at most CopyBudgetPerMinute message bytes a minute, one
-// whole segment at a time, never a segment with an attempt in flight (it waits for the next check).
+// whole segment per round of the pump (new commits and due attempts go between two segments), never a segment with
+// an attempt in flight (it waits for the next check).
 // What it does not do: copy a segment still written to, or decide anything at start (DeliveryAgent.Recovery.cs,
 // with RecordLiveness, discards a copy whose Moved never became durable).
 // How it fails: a record that does not read back stays where it is (a line; its segment then stays); a copy the
@@ -77,8 +78,9 @@ public sealed partial class DeliveryAgent
             _copyBudgetAtMs = now;
             candidates = CandidatesLocked();
         }
-        foreach (var (segment, entries, bytes) in candidates)
+        for (int i = 0; i < candidates.Count; i++)
         {
+            var (segment, entries, bytes) = candidates[i];
             if (!_spool!.IsSealed(segment) || !Qualifies(segment, bytes, now)) continue;
             lock (_gate)
             {
@@ -86,6 +88,16 @@ public sealed partial class DeliveryAgent
                 _copyBudget -= bytes;
             }
             if (!CopySegment(segment, entries)) return;
+            lock (_gate)
+            {
+                // One segment a round: the pump takes new commits and starts what is due before the next one.
+                if (i + 1 < candidates.Count && _copyBudget > 0)
+                {
+                    _nextCopyCheckMs = now;
+                    _wake = true;
+                }
+            }
+            return;
         }
     }
 

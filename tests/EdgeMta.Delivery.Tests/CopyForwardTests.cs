@@ -27,27 +27,22 @@ public sealed class CopyForwardTests
     private static TestHop DeferringHop(Gate gate)
         => new() { RcptReply = (_, r) => r == Stuck && !gate.Open ? "451 4.3.0 try later" : null };
 
-    private static string Big(int kib)
-    {
-        var sb = new StringBuilder("Subject: big\r\n\r\n");
-        string line = new string('x', 1022) + "\r\n";
-        for (int i = 0; i < kib; i++) sb.Append(line);
-        return sb.ToString();
-    }
-
     private static string SegmentPath(AgentRig rig, long sequence) => Path.Combine(rig.Directory, $"{sequence:x16}.seg");
 
-    /// <summary>The stuck message, then two 600 KiB ones the hop takes: the second does not fit the first 1 MiB segment,
-    /// which is then sealed with one live message of about 1 KiB in it. Returns the stuck message's id.</summary>
-    private static async Task<string> OneStuckInAFullSegment(AgentRig rig, TestHop hop)
+    /// <summary>The stuck message and three the hop takes, in the first segment; then a restart, which seals it (a new
+    /// process writes a new segment: FORMAT.md "Directory"). One live message of about 1 KiB is left in 1 MiB.
+    /// Returns the stuck message's id and the segment's sequence.</summary>
+    private static async Task<(string Id, long Segment)> OneStuckAmongDelivered(AgentRig rig, TestHop hop)
     {
+        long segment = rig.Spool.FirstNewSegment;
         string id = await rig.Send("a@example.org", Body, Stuck);
         Assert.True(await TestHop.Until(() => rig.Events.Count($"deferred id={id}") == 1));
-        await rig.Send("a@example.org", Big(600), "b@example.net");
-        await rig.Send("a@example.org", Big(600), "c@example.net");
-        Assert.True(await TestHop.Until(() => hop.Received.Count == 2 && rig.Agent.Count == 1 && rig.Agent.InFlight == 0));
-        Assert.True(rig.Spool.IsSealed(rig.Spool.FirstNewSegment), "the setup must seal the first segment");
-        return id;
+        for (int i = 0; i < 3; i++) await rig.Send("a@example.org", Body, $"ok{i}@example.net");
+        Assert.True(await TestHop.Until(() => hop.Received.Count == 3 && rig.Agent.Count == 1 && rig.Agent.InFlight == 0));
+        await rig.Restart();
+        Assert.Equal(1, rig.Agent.Recovery.Live);
+        Assert.True(rig.Spool.IsSealed(segment) && File.Exists(SegmentPath(rig, segment)), "the setup must leave the segment sealed");
+        return (id, segment);
     }
 
     private static async Task<bool> AdvanceUntil(AgentRig rig, TimeSpan step, Func<bool> done)
@@ -68,8 +63,7 @@ public sealed class CopyForwardTests
         var gate = new Gate();
         await using var hop = DeferringHop(gate);
         await using var rig = new AgentRig(hop, LongRetry);
-        string id = await OneStuckInAFullSegment(rig, hop);
-        long first = rig.Spool.FirstNewSegment;
+        var (id, first) = await OneStuckAmongDelivered(rig, hop);
 
         // Not before the hour: the segment may still empty itself.
         rig.Advance(TimeSpan.FromMinutes(30));
@@ -100,8 +94,7 @@ public sealed class CopyForwardTests
         var gate = new Gate();
         await using var hop = DeferringHop(gate);
         await using var rig = new AgentRig(hop, LongRetry);
-        string id = await OneStuckInAFullSegment(rig, hop);
-        long first = rig.Spool.FirstNewSegment;
+        var (id, first) = await OneStuckAmongDelivered(rig, hop);
         var held = await rig.Agent.RunAsync(new QueueRequest(QueueVerb.Hold, false, false, [id]), default);
         Assert.Equal(0, held.ExitCode);
         gate.Open = true;
@@ -124,6 +117,37 @@ public sealed class CopyForwardTests
         var stuck = Assert.Single(hop.Received, t => t.To.Contains(Stuck));
         Assert.Equal(Body, Encoding.Latin1.GetString(stuck.Data));
         Assert.Equal(1, rig.Events.Count($"delivered id={id}"));
+    }
+
+    [Fact]
+    public async Task Two_qualifying_segments_are_both_emptied_and_each_message_goes_once()
+    {
+        var gate = new Gate();
+        await using var hop = new TestHop { RcptReply = (_, r) => r.StartsWith("stuck", StringComparison.Ordinal) && !gate.Open ? "451 4.3.0 try later" : null };
+        await using var rig = new AgentRig(hop, LongRetry);
+        // Two sealed segments with one small live message in each: a restart after each seals its segment.
+        long first = rig.Spool.FirstNewSegment;
+        string one = await rig.Send("a@example.org", Body, "stuck1@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"deferred id={one}") == 1 && rig.Agent.InFlight == 0));
+        await rig.Restart();
+        long second = rig.Spool.FirstNewSegment;
+        string two = await rig.Send("a@example.org", Body, "stuck2@example.net");
+        Assert.True(await TestHop.Until(() => rig.Events.Count($"deferred id={two}") == 1 && rig.Agent.InFlight == 0));
+        await rig.Restart();
+        Assert.Equal(2, rig.Agent.Recovery.Live);
+
+        rig.Advance(TimeSpan.FromMinutes(62));
+        Assert.True(await TestHop.Until(() => rig.Agent.SegmentsCompacted == 2));
+        Assert.False(File.Exists(SegmentPath(rig, first)));
+        Assert.False(File.Exists(SegmentPath(rig, second)));
+        Assert.Equal(2, rig.Events.Lines.Count(l => l.StartsWith("segment-compacted ", StringComparison.Ordinal) && l.Contains(" messages=1 ", StringComparison.Ordinal)));
+
+        gate.Open = true;
+        Assert.True(await AdvanceUntil(rig, TimeSpan.FromHours(3), () => rig.Agent.Count == 0));
+        Assert.Single(hop.Received, t => t.To.Contains("stuck1@example.net"));
+        Assert.Single(hop.Received, t => t.To.Contains("stuck2@example.net"));
+        Assert.Equal(1, rig.Events.Count($"delivered id={one}"));
+        Assert.Equal(1, rig.Events.Count($"delivered id={two}"));
     }
 
     private sealed class Places : ISpoolObserver
