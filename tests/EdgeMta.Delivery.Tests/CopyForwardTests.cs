@@ -3,7 +3,7 @@
 // forward after an hour and deleted, and the message is delivered once, byte for byte, under its own queue id; a held
 // message stays held across the move and a restart. The crash windows are built on disk with the spool's own API
 // (a copy with no Moved record; a Moved record with the old segment still there) and then opened: one delivery each,
-// and `spool list` and the offline `queue list` show the message once.
+// and `spool list`, `spool export`, `spool drain` and the offline `queue list` take the message once.
 using System.Collections.Concurrent;
 using System.Text;
 using EdgeMta.Spool;
@@ -218,6 +218,27 @@ public sealed class CopyForwardTests
         Assert.Equal(1, ListedTimes(json.ToString(), id));
         var queue = new OfflineQueue(dir).RunAsync(new QueueRequest(QueueVerb.List, false, false, []), default).AsTask().GetAwaiter().GetResult();
         Assert.Equal(1, ListedTimes(queue.Output, id));
+        // export and drain: the message and its held neighbour, not the copy (both would name the same .eml file, so
+        // the count is what tells). drain runs on a copy of the files: it changes the spool.
+        string scratch = Path.Combine(Path.GetTempPath(), "edgemta-copyfwd-" + Guid.NewGuid().ToString("N")[..12]);
+        try
+        {
+            var export = new StringWriter();
+            Assert.Equal(0, SpoolCommands.Export(dir, Path.Combine(scratch, "export"), export));
+            Assert.Contains("exported 2 messages", export.ToString());
+            string copy = Path.Combine(scratch, "spool");
+            Directory.CreateDirectory(Path.Combine(copy, JournalReader.DirectoryName));
+            foreach (string f in Directory.GetFiles(dir, "*.seg")) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+            foreach (string f in Directory.GetFiles(Path.Combine(dir, JournalReader.DirectoryName))) File.Copy(f, Path.Combine(copy, JournalReader.DirectoryName, Path.GetFileName(f)));
+            var drain = new StringWriter();
+            Assert.Equal(0, SpoolCommands.Drain(copy, Path.Combine(scratch, "drain"), drain));
+            Assert.Contains("drained 2 messages", drain.ToString());
+            Assert.Contains("1 copies left by a copy-forward were released", drain.ToString());
+        }
+        finally
+        {
+            try { Directory.Delete(scratch, recursive: true); } catch (IOException) { }
+        }
     }
 
     [Fact]
