@@ -213,6 +213,7 @@ public sealed partial class DeliveryAgent
         foreach (long s in empty)
         {
             bool deleted = _spool!.TryDeleteSegment(s);
+            if (deleted) _segmentInfo.Remove(s);   // copy-forward's cache of its header (pump thread only)
             lock (_gate)
             {
                 // A commit may have landed in it since (the live count is back): then it stays.

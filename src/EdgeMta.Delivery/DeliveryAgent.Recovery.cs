@@ -3,7 +3,8 @@
 // due no earlier than its journalled next attempt; a Failed recipient whose bounce was never queued gets it now.
 // Then the journal is compacted: the live state is restated in a fresh file, made durable, and only then are the
 // old files deleted (a crash in between leaves both, and the fold gives the same state from both). Segments with
-// nothing live left are deleted by the pump.
+// nothing live left are deleted by the pump. A message copy-forward left at two places is indexed once
+// (RecordLiveness); the dead copy is retracted in the spool when its segment stays.
 using EdgeMta.Spool;
 
 namespace EdgeMta.Delivery;
@@ -26,13 +27,21 @@ public sealed partial class DeliveryAgent
         var bySegment = new Dictionary<long, List<JournalRecord>>();
         int live = 0, held = 0, bounces = 0;
         long now = NowMs;
+        // Copy-forward may have left a message at two places (FORMAT.md "Copy-forward"): one is the message, the other
+        // a dead copy, never indexed, and retracted below when its segment stays.
+        var liveness = new RecordLiveness(fold);
+        foreach (var r in _recovered) liveness.Saw(r.Id, r.Segment, r.Offset);
+        var dead = new List<Recovered>();
         lock (_gate)
         {
             foreach (var r in _recovered)
             {
+                if (!liveness.IsMessage(r.Id, r.Segment, r.Offset, out var folded))
+                {
+                    dead.Add(r);
+                    continue;
+                }
                 var entry = new QueueEntry(r.Id, r.Segment, r.Offset, r.ArrivalMs, r.Size, r.Recipients, r.NullSender);
-                var folded = fold.Find(r.Id);
-                if (folded is not null && (folded.Segment != r.Segment || folded.Offset != r.Offset)) folded = null;
                 if (folded is not null)
                 {
                     if (!bySegment.TryGetValue(r.Segment, out var records)) bySegment[r.Segment] = records = new List<JournalRecord>();
@@ -72,15 +81,28 @@ public sealed partial class DeliveryAgent
         // Empty segments go before the journal that says they are finished: the other order, cut by a crash, would
         // leave finished messages with no record, to be sent again.
         DeleteEmptySegments();
+        // A dead copy in a segment that stays is retracted before the journal that knows it is dead is compacted away;
+        // one that cannot be keeps the old journal files (they fold to the same state).
+        bool keepOld = false;
+        foreach (var d in dead)
+        {
+            bool stays;
+            lock (_gate) stays = _liveBySegment.ContainsKey(d.Segment);
+            if (stays && !_spool!.TryRetractRecord(d.Segment, d.Offset, System.Text.Encoding.ASCII.GetBytes(d.Id)))
+            {
+                keepOld = true;
+                _events.Trouble($"delivery: the dead copy of {d.Id} at {d.Segment:x16}+{d.Offset} could not be retracted; the old journal files stay");
+            }
+        }
         var journal = DeliveryJournal.Open(directory, 4 << 20, _options.JournalIo ?? SpoolIo.System);
         int err = restated.Count == 0 ? 0 : journal.Append(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(restated));
-        if (err == 0)
-        {
-            foreach (string f in oldFiles) File.Delete(f);
-        }
-        else
+        if (err != 0)
         {
             _events.Trouble($"delivery: journal compaction failed (errno {err}); the old journal files stay");
+        }
+        else if (!keepOld)
+        {
+            foreach (string f in oldFiles) File.Delete(f);
         }
         Recovery = new RecoverySummary(live, held, bounces, read.Records, read.Damaged);
         return journal;

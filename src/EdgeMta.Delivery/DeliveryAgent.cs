@@ -97,6 +97,7 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
         string id = System.Text.Encoding.ASCII.GetString(queueId);
         lock (_gate)
         {
+            if (TakeCopyPlaceLocked(segment, offset, id)) return;   // copy-forward's own commit, not new mail
             _commits.Enqueue((segment, offset, id));
             _liveBySegment[segment] = _liveBySegment.GetValueOrDefault(segment) + 1;
             _wake = true;
@@ -146,6 +147,7 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
             ComposeBounces();
             SendDelayNotices();
             SendRelayedNotices();
+            CopyForward();
         }
         DeleteEmptySegments();
         lock (_gate)
@@ -154,6 +156,7 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
             long computedAt = NowMs;
             TimeSpan? next = blocked ? probeIn : _scheduler.UntilNextDue();
             if (EndIdleLocked() is { } idle) next = Min(next, idle);
+            if (!blocked && UntilCopyCheckLocked() is { } copy) next = Min(next, copy);
             if (_bounceRetryAt != 0) next = Min(next, TimeSpan.FromMilliseconds(Math.Max(0, _bounceRetryAt - NowMs)));
             _timer?.Change(next ?? Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             // The timer counts from when it is set: if the clock moved since the wait was computed (a step, or a test's

@@ -12,6 +12,9 @@ public interface IDeliveryEvents
     void PossibleDuplicate(string id, string relay, string reason);
     void RelayDead(string relay, string reason);
     void RelayAlive(string relay);
+    /// <summary>Copy-forward emptied segment <paramref name="sequence"/>: <paramref name="messages"/> live messages,
+    /// <paramref name="bytes"/> message bytes copied to the tail (FORMAT.md "Copy-forward").</summary>
+    void SegmentCompacted(long sequence, int messages, long bytes) { }
     /// <summary>Something the operator should see that is not one of the above (a journal write failed).</summary>
     void Trouble(string what);
 }

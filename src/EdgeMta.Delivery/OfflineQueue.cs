@@ -177,11 +177,12 @@ public sealed class OfflineQueue : IQueueControl
     // Every committed record whose recipients are not all final, with its folded state, in spool order.
     private static List<Live> Read(string dir)
     {
-        JournalFold fold = SpoolCommands.ReadJournal(dir);
+        RecordLiveness liveness = SpoolCommands.ReadLiveness(dir);
         var live = new List<Live>();
         SpoolReader.Read(dir, (in SpoolRecord r) =>
         {
-            var folded = SpoolCommands.Folded(fold, r);
+            // A copy-forward's dead copy is not the message (FORMAT.md "Copy-forward"): each message once.
+            if (!SpoolCommands.IsMessage(liveness, r, out var folded)) return;
             var e = r.Envelope;
             var recipients = new List<QueueItemRecipient>();
             bool anyLeft = false;

@@ -38,9 +38,10 @@ public sealed class QueueEntry
     }
 
     public string QueueId { get; }
-    /// <summary>The record's place: segment sequence and region offset (FORMAT.md).</summary>
-    public long Segment { get; }
-    public long Offset { get; }
+    /// <summary>The record's place: segment sequence and region offset (FORMAT.md). Changed only by copy-forward, on
+    /// the agent's thread under its lock, once the Moved record is durable.</summary>
+    public long Segment { get; internal set; }
+    public long Offset { get; internal set; }
     public long ArrivalUnixMs { get; }
     /// <summary>The message octets' length.</summary>
     public long Size { get; }

@@ -5,6 +5,8 @@
 // Failed (a recipient the next hop took is never bounced); an operator's Delete wins over everything; Hold and
 // Release take turns, the last one counts; a Deferred keeps the highest attempt number and the latest next
 // attempt time. A whole-message Deferred (recipient 0xFFFF) stands for every recipient not yet final.
+// Moved (FORMAT.md "Copy-forward"): a message keeps its current place and the places it moved from; records at
+// either apply to it. A Moved at the current place moves it; one seen again after it was applied changes nothing.
 // What it does not do: read files, or decide release: AllFinal says whether every recipient is final; whether a
 // bounce is still due (and so a BounceQueued must come first) is the delivery agent's to know.
 namespace EdgeMta.Spool;
@@ -19,15 +21,41 @@ public sealed class FoldedMessage
 {
     private readonly Dictionary<ushort, FoldedRecipient> _recipients = new();
     private FoldedRecipient _whole;
+    private List<(long Segment, long Offset)>? _former;
 
     public FoldedMessage(long segment, long offset, string queueId)
     {
         Segment = segment; Offset = offset; QueueId = queueId;
     }
 
-    public long Segment { get; }
-    public long Offset { get; }
+    /// <summary>The message's current place (the last Moved record's destination, else the first record's place).</summary>
+    public long Segment { get; private set; }
+    public long Offset { get; private set; }
     public string QueueId { get; }
+
+    /// <summary>True when the message was copied forward from this place: a record there is dead.</summary>
+    public bool MovedFrom(long segment, long offset)
+    {
+        if (_former is null) return false;
+        foreach (var f in _former)
+        {
+            if (f.Segment == segment && f.Offset == offset) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Applies a Moved record naming the current place; false (ignored) for a destination that cannot be a
+    /// region start (forged or damaged beyond its CRC) or that is the current place itself.</summary>
+    internal bool Move(in JournalRecord r)
+    {
+        long segment = r.MovedToSegment, offset = r.MovedToOffset;
+        if (segment <= 0 || offset < SpoolFormat.SegmentHeaderSize || offset % SpoolFormat.Align != 0) return false;
+        if (segment == Segment && offset == Offset) return false;
+        (_former ??= new List<(long, long)>(1)).Add((Segment, Offset));
+        Segment = segment;
+        Offset = offset;
+        return true;
+    }
     public bool Held { get; internal set; }
     public bool Deleted { get; internal set; }
     /// <summary>The bounce's reference when one is durably queued (BounceQueued), else 0.</summary>
@@ -114,8 +142,9 @@ public sealed class JournalFold
 
     public int Count => _messages.Count;
 
-    /// <summary>Applies one record. A record naming a known queue id at another place is ignored (the place is
-    /// checked against the spool; a mismatch is a stale or damaged record): false then.</summary>
+    /// <summary>Applies one record. A record naming a known queue id at a place that is neither its current one nor
+    /// one it moved from is ignored (the place is checked against the spool; a mismatch is a stale or damaged
+    /// record): false then.</summary>
     public bool Apply(in JournalRecord r)
     {
         if (!_messages.TryGetValue(r.QueueId, out var m))
@@ -125,8 +154,11 @@ public sealed class JournalFold
         }
         else if (m.Segment != r.Segment || m.Offset != r.Offset)
         {
-            return false;
+            if (!m.MovedFrom(r.Segment, r.Offset)) return false;
+            // A Moved replayed (already applied) changes nothing; any other record at a former place still applies.
+            if (r.Type == JournalRecordType.Moved) return m.Segment == r.MovedToSegment && m.Offset == r.MovedToOffset;
         }
+        if (r.Type == JournalRecordType.Moved) return m.Move(r);
         m.Apply(r);
         return true;
     }

@@ -20,6 +20,9 @@ public enum JournalRecordType : ushort
     Delete = 7,
     Expired = 8,
     Text = 9,
+    /// <summary>The message's record was copied forward (FORMAT.md "Copy-forward"): the new place is in the fields
+    /// other types use for recipient..status (new segment) and the next attempt time (new offset).</summary>
+    Moved = 10,
 }
 
 /// <summary>A decoded journal record. Recipient 0xFFFF means the whole message.</summary>
@@ -41,6 +44,21 @@ public readonly record struct JournalRecord(
     public const int Size = 64;
     public const ushort WholeMessage = 0xFFFF;
     private const long MaxTime = (1L << 48) - 1;
+
+    /// <summary>A Moved record (FORMAT.md "Copy-forward"): bytes 40..47 are the new segment sequence, little-endian,
+    /// spread over the fields the other types use there; bytes 56..63 the new region offset.</summary>
+    public static JournalRecord Moved(long oldSegment, long oldOffset, string queueId, long newSegment, long newOffset, long eventUnixMs)
+    {
+        ulong s = (ulong)newSegment;
+        return new JournalRecord(JournalRecordType.Moved, oldSegment, oldOffset, queueId, (ushort)s, (ushort)(s >> 16), (ushort)(s >> 32),
+            (byte)(s >> 48), (byte)(s >> 56), 0, false, eventUnixMs, newOffset);
+    }
+
+    /// <summary>For a Moved record: the new segment sequence (bytes 40..47).</summary>
+    public long MovedToSegment => (long)((ulong)Recipient | (ulong)Attempt << 16 | (ulong)ReplyCode << 32 | (ulong)StatusClass << 48 | (ulong)StatusSubject << 56);
+
+    /// <summary>For a Moved record: the new region offset (bytes 56..63).</summary>
+    public long MovedToOffset => NextOrReference;
 
     /// <summary>Writes the slot for this record at <paramref name="offset"/> of a journal file salted <paramref name="salt"/>.</summary>
     public void Write(Span<byte> slot, ulong salt, long offset)
@@ -74,7 +92,7 @@ public readonly record struct JournalRecord(
         if (slot.Length < Size) return false;
         ulong word = BinaryPrimitives.ReadUInt64LittleEndian(slot);
         ushort type = (ushort)word;
-        if (word == 0 || type is 0 or > (ushort)JournalRecordType.Text || (word >> 16 & 0xFFFF) != 0) return false;
+        if (word == 0 || type is 0 or > (ushort)JournalRecordType.Moved || (word >> 16 & 0xFFFF) != 0) return false;
         if (word != Word(slot, type, salt, offset)) return false;
         int idLength = slot.Slice(24, SpoolFormat.QueueIdSize).IndexOf((byte)0);
         if (idLength < 0) idLength = SpoolFormat.QueueIdSize;

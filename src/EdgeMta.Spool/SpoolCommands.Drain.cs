@@ -26,12 +26,12 @@ public static partial class SpoolCommands
         try
         {
             Directory.CreateDirectory(outDir);
-            JournalFold fold = ReadJournal(dir);
+            RecordLiveness liveness = ReadLiveness(dir);
             var counts = new DrainCounts();
             int deleted = 0;
             foreach (string path in SpoolRecovery.SegmentFiles(dir))
             {
-                bool empty = DrainSegment(path, outDir, fold, counts);
+                bool empty = DrainSegment(path, outDir, liveness, counts);
                 if (empty)
                 {
                     File.Delete(path);
@@ -40,6 +40,7 @@ public static partial class SpoolCommands
                 }
             }
             output.WriteLine($"drained {counts.Drained} messages to {outDir}; deleted {deleted} segments");
+            if (counts.Copies > 0) output.WriteLine($"{counts.Copies} copies left by a copy-forward were released, not exported");
             if (counts.Finished > 0) output.WriteLine($"{counts.Finished} messages already delivered (or failed or deleted) were released, not exported");
             if (counts.BounceOwed > 0) output.WriteLine($"{counts.BounceOwed} failed messages left in place: the server sends their bounces when it next starts");
             if (counts.Damaged > 0) output.WriteLine($"{counts.Damaged} damaged records left in place (see verify)");
@@ -58,11 +59,11 @@ public static partial class SpoolCommands
 
     private sealed class DrainCounts
     {
-        public long Drained, Finished, BounceOwed, Damaged;
+        public long Drained, Finished, BounceOwed, Damaged, Copies;
     }
 
     // True when nothing live or damaged is left in the segment (it may be deleted).
-    private static bool DrainSegment(string path, string outDir, JournalFold fold, DrainCounts counts)
+    private static bool DrainSegment(string path, string outDir, RecordLiveness liveness, DrainCounts counts)
     {
         var offsets = new List<long>();
         long damaged = 0, kept = 0;
@@ -80,7 +81,13 @@ public static partial class SpoolCommands
                     var record = new SpoolRecord(span, r.Offset, name);
                     var e = record.Envelope;
                     int recipients = e.RecipientCount;
-                    var m = Folded(fold, record);
+                    if (!IsMessage(liveness, record, out var m))
+                    {
+                        // The other record of this queue id is the message (FORMAT.md "Copy-forward"): this one goes.
+                        counts.Copies++;
+                        offsets.Add(r.Offset);
+                        continue;
+                    }
                     if (m is not null && ProgressOf(m, recipients) == DeliveryProgress.Done)
                     {
                         if (!Releasable(m, recipients, e.ReversePath.IsEmpty)) { counts.BounceOwed++; kept++; continue; }

@@ -1,6 +1,7 @@
 // What the offline tools know of delivery (FORMAT.md "Delivery journal"): the journal folded, and each spool
 // record matched to its folded state by queue id and place (segment sequence and region offset), as recovery
-// matches them. A journal record whose place is not the record's is stale or damaged and says nothing about it.
+// matches them, with a copy-forward's dead copies left out (RecordLiveness). A journal record whose place is
+// neither the message's nor one it moved from is stale or damaged and says nothing about it.
 // Used by `spool list|export|drain` (only what is not yet delivered goes out) and by the offline queue commands.
 // What it does not do: write the journal, or decide whether a bounce is still owed beyond what the fold says.
 // How it fails: an unreadable journal directory throws IOException, as an unreadable spool does.
@@ -31,14 +32,19 @@ public static partial class SpoolCommands
         return fold;
     }
 
-    /// <summary>The folded state of <paramref name="r"/>, or null when the journal has nothing for this record
-    /// at this place.</summary>
-    internal static FoldedMessage? Folded(JournalFold fold, in SpoolRecord r)
+    /// <summary>The journal folded and every committed record seen once (RecordLiveness's first pass): which record
+    /// of a queue id is the message when a copy-forward left two (FORMAT.md "Copy-forward").</summary>
+    internal static RecordLiveness ReadLiveness(string spool)
     {
-        var m = fold.Find(r.QueueIdString);
-        if (m is null || m.Segment != SpoolRecovery.SequenceOf(r.Segment) || m.Offset != r.Offset) return null;
-        return m;
+        var liveness = new RecordLiveness(ReadJournal(spool));
+        SpoolReader.Read(spool, (in SpoolRecord r) => liveness.Saw(r.QueueIdString, SpoolRecovery.SequenceOf(r.Segment), r.Offset));
+        return liveness;
     }
+
+    /// <summary>Second pass, once per record in spool order: false for a dead copy (moved away, or a copy whose Moved
+    /// never became durable); true with the record's folded state (null: the journal says nothing) otherwise.</summary>
+    internal static bool IsMessage(RecordLiveness liveness, in SpoolRecord r, out FoldedMessage? folded)
+        => liveness.IsMessage(r.QueueIdString, SpoolRecovery.SequenceOf(r.Segment), r.Offset, out folded);
 
     /// <summary>The state of recipient <paramref name="index"/> (Pending without journal word).</summary>
     internal static RecipientState StateOf(FoldedMessage? m, int index)

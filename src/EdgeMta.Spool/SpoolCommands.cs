@@ -49,14 +49,17 @@ public static partial class SpoolCommands
     /// deferred, partial, done: from the journal), sender, recipients, size. JSON adds each recipient's state.</summary>
     public static int List(string spool, bool json, TextWriter output)
     {
-        if (!TryReadJournal(spool, output, out var fold)) return Error;
+        if (!TryReadLiveness(spool, output, out var liveness)) return Error;
         if (json)
         {
             int rc = Ok;
             WriteJson(output, w =>
             {
                 w.WriteStartArray();
-                if (!TryRead(spool, (in SpoolRecord r) => WriteEnvelopeJson(w, r, Folded(fold, r), pendingOnly: false), TextWriter.Null, out _)) rc = Error;
+                if (!TryRead(spool, (in SpoolRecord r) =>
+                {
+                    if (IsMessage(liveness, r, out var m)) WriteEnvelopeJson(w, r, m, pendingOnly: false);
+                }, TextWriter.Null, out _)) rc = Error;
                 w.WriteEndArray();
             });
             return rc;
@@ -64,6 +67,7 @@ public static partial class SpoolCommands
         var line = new StringBuilder();
         return TryRead(spool, (in SpoolRecord r) =>
         {
+            if (!IsMessage(liveness, r, out var folded)) return;   // a copy-forward's dead copy: listed once
             line.Clear();
             var e = r.Envelope;
             line.Append(r.QueueIdString).Append(' ')
@@ -77,7 +81,7 @@ public static partial class SpoolCommands
                 first = false;
             }
             // docs/PROTOCOL.md fixes the first five fields (scripts read them); the delivery state comes last.
-            line.Append(' ').Append(r.Data.Length).Append(' ').Append(Word(ProgressOf(Folded(fold, r), e.RecipientCount)));
+            line.Append(' ').Append(r.Data.Length).Append(' ').Append(Word(ProgressOf(folded, e.RecipientCount)));
             output.WriteLine(line.ToString());
         }, output, out _) ? Ok : Error;
     }
@@ -87,12 +91,12 @@ public static partial class SpoolCommands
     /// (FORMAT.md "Delivery journal"). The spool is not changed.</summary>
     public static int Export(string spool, string outDir, TextWriter output)
     {
-        if (!TryReadJournal(spool, output, out var fold)) return Error;
+        if (!TryReadLiveness(spool, output, out var liveness)) return Error;
         Directory.CreateDirectory(outDir);
         long n = 0, done = 0;
         if (!TryRead(spool, (in SpoolRecord r) =>
         {
-            var m = Folded(fold, r);
+            if (!IsMessage(liveness, r, out var m)) return;
             if (ProgressOf(m, r.Envelope.RecipientCount) == DeliveryProgress.Done) { done++; return; }
             ExportOne(r, m, outDir, durable: false);
             n++;
@@ -130,17 +134,17 @@ public static partial class SpoolCommands
         }
     }
 
-    private static bool TryReadJournal(string spool, TextWriter output, out JournalFold fold)
+    private static bool TryReadLiveness(string spool, TextWriter output, out RecordLiveness liveness)
     {
         try
         {
-            fold = ReadJournal(spool);
+            liveness = ReadLiveness(spool);
             return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             output.WriteLine($"error: journal: {e.Message}");
-            fold = new JournalFold();
+            liveness = new RecordLiveness(new JournalFold());
             return false;
         }
     }

@@ -70,6 +70,23 @@ public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
 
     internal void Start(long arrivalMs, ReadOnlySpan<byte> client, ReadOnlySpan<byte> helo, ReadOnlySpan<byte> reverse, ReadOnlySpan<byte> mail)
     {
+        Reset(arrivalMs);
+        WriteField(client);
+        WriteField(helo);
+        WriteField(reverse);
+        WriteField(mail);
+    }
+
+    /// <summary>A copy of a stored record (MessageSpool.BeginCopy): its envelope bytes exactly as stored, so the
+    /// payload, and its CRC, are the original's once the data is appended.</summary>
+    internal void StartCopy(long arrivalMs, ReadOnlySpan<byte> encodedEnvelope)
+    {
+        Reset(arrivalMs);
+        Write(encodedEnvelope);
+    }
+
+    private void Reset(long arrivalMs)
+    {
         if (_ring[0] == 0) _ring[0] = (nint)_spool.Buffers.Rent();
         _phase = Phase.Buffering;
         Generation++;
@@ -81,10 +98,6 @@ public sealed unsafe partial class SpoolMessage : IValueTaskSource<CommitResult>
         _holds = 1;
         _completed = 0;
         _arrivalMs = arrivalMs;
-        WriteField(client);
-        WriteField(helo);
-        WriteField(reverse);
-        WriteField(mail);
     }
 
     /// <summary>Adds one accepted recipient (RFC 5321 §4.1.1.3). Only before the first Append.</summary>

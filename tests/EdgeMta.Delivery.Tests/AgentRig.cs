@@ -20,6 +20,7 @@ internal sealed class RecordingEvents : IDeliveryEvents
     public void PossibleDuplicate(string id, string relay, string reason) => Lines.Enqueue($"possible-duplicate id={id} reason={reason}");
     public void RelayDead(string relay, string reason) => Lines.Enqueue($"relay-dead relay={relay} reason={reason}");
     public void RelayAlive(string relay) => Lines.Enqueue($"relay-alive relay={relay}");
+    public void SegmentCompacted(long sequence, int messages, long bytes) => Lines.Enqueue($"segment-compacted seq={sequence:x16} messages={messages} bytes={bytes}");
     public void Trouble(string what) => Lines.Enqueue($"trouble {what}");
 }
 

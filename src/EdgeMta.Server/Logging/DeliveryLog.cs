@@ -15,6 +15,11 @@ public sealed class DeliveryCounters
     public long Bounces => Interlocked.Read(ref BounceCount);
     public long PossibleDuplicates => Interlocked.Read(ref DuplicateCount);
     public long RelayDead => Interlocked.Read(ref RelayDeadCount);
+    internal long CompactedCount, CopiedMessageCount, CopiedByteCount;
+    /// <summary>Segments emptied by copy-forward, and the messages and bytes it copied (FORMAT.md "Copy-forward").</summary>
+    public long SegmentsCompacted => Interlocked.Read(ref CompactedCount);
+    public long CopiedMessages => Interlocked.Read(ref CopiedMessageCount);
+    public long CopiedBytes => Interlocked.Read(ref CopiedByteCount);
 }
 
 internal sealed class DeliveryLog(ServerLog log, DeliveryCounters counters) : IDeliveryEvents
@@ -60,6 +65,15 @@ internal sealed class DeliveryLog(ServerLog log, DeliveryCounters counters) : ID
     }
 
     public void RelayAlive(string relay) => log.Begin(LogEvent.RelayAlive).Field("relay"u8, relay).End();
+
+    public void SegmentCompacted(long sequence, int messages, long bytes)
+    {
+        Interlocked.Increment(ref counters.CompactedCount);
+        Interlocked.Add(ref counters.CopiedMessageCount, messages);
+        Interlocked.Add(ref counters.CopiedByteCount, bytes);
+        log.Begin(LogEvent.SegmentCompacted).Field("seq"u8, sequence.ToString("x16", CultureInfo.InvariantCulture))
+            .Field("messages"u8, messages).Field("bytes"u8, bytes).End();
+    }
 
     public void Trouble(string what) => log.Begin(LogEvent.DeliveryTrouble).Quoted("error"u8, what).End();
 }

@@ -46,6 +46,7 @@ public enum LogEvent
     DnsblTrouble = 91,
     DnsblRefused = 92,
     ProxyRejected = 80,
+    SegmentCompacted = 69,
 }
 
 /// <summary>
@@ -209,6 +210,7 @@ public sealed class ServerLog : IDisposable
         LogEvent.DnsblTrouble => "dnsbl-trouble"u8,
         LogEvent.DnsblRefused => "dnsbl-refused"u8,
         LogEvent.ProxyRejected => "proxy-rejected"u8,
+        LogEvent.SegmentCompacted => "segment-compacted"u8,
         _ => "event"u8,
     };
 

@@ -78,6 +78,10 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         w.Sample("edgemta_possible_duplicates_total"u8, d.PossibleDuplicates);
         w.Family("edgemta_relay_dead_total"u8, "counter"u8, "Times a next hop was marked dead."u8);
         w.Sample("edgemta_relay_dead_total"u8, d.RelayDead);
+        w.Family("edgemta_spool_segments_compacted_total"u8, "counter"u8, "Spool segments emptied by copying their few live messages forward (FORMAT.md Copy-forward)."u8);
+        w.Sample("edgemta_spool_segments_compacted_total"u8, d.SegmentsCompacted);
+        w.Family("edgemta_spool_copied_bytes_total"u8, "counter"u8, "Message bytes copy-forward wrote again at the spool's tail."u8);
+        w.Sample("edgemta_spool_copied_bytes_total"u8, d.CopiedBytes);
         var (writes, records) = server.DeliveryJournal;
         w.Family("edgemta_journal_writes_total"u8, "counter"u8, "Durable writes of the delivery journal (one pwrite and fdatasync per batch)."u8);
         w.Sample("edgemta_journal_writes_total"u8, writes);
