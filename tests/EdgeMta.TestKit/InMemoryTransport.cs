@@ -53,6 +53,13 @@ public sealed class InMemoryTransport : IDisposable
         foreach (InMemoryConnection connection in Snapshot()) connection.RequestShutdown();
     }
 
+    /// <summary>As TransportServer.ShortenRequestDeadlines: every connection waiting for a request (not a transfer,
+    /// not paused) must complete it within <paramref name="atMost"/> from now, if its own deadline is later.</summary>
+    public void ShortenRequestDeadlines(TimeSpan atMost)
+    {
+        foreach (InMemoryConnection connection in Snapshot()) connection.ShortenRequestDeadline((long)atMost.TotalMilliseconds);
+    }
+
     public void Dispose() => _sweep.Dispose();
 
     private InMemoryConnection[] Snapshot()
