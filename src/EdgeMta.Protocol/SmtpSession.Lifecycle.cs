@@ -85,6 +85,7 @@ public sealed partial class SmtpSession
         _phase = Phase.Idle;
         _state = SmtpState.Closed;
         _errors = 0;
+        _errorLimit = _options.ErrorLimit;
         _skippingLongLine = false;
         _tls = false;
         _shuttingDown = false;

@@ -76,6 +76,7 @@ public sealed partial class SmtpSession
     private SmtpState _state = SmtpState.Closed;
     private int _queueIdLength;
     private int _errors;
+    private int _errorLimit;
     private bool _skippingLongLine;
     private bool _tls;
     private bool _storeOpen;
@@ -102,6 +103,7 @@ public sealed partial class SmtpSession
         _clock = clock;
         _observer = observer;
         _lineLimit = options.LineLimit;
+        _errorLimit = options.ErrorLimit;
         _dataReader = new DataReader(options.MaxMessageSize, options.BareNewlines);
         _bdatReader = new BdatReader(options.MaxMessageSize);
     }
@@ -110,6 +112,18 @@ public sealed partial class SmtpSession
     public SmtpSessionOptions Options => _options;
     /// <summary>The envelope of the session and its transaction in progress.</summary>
     public Envelope Envelope => _envelope;
+    /// <summary>Message text is expected next (DATA's, a BDAT chunk's, or a refused chunk's to skip), not a command line.</summary>
+    public bool ReadingMessageText => _state == SmtpState.WritingMail || _chunkActive || _discard > 0;
+    /// <summary>
+    /// Errors that close the session: the options' <see cref="SmtpSessionOptions.ErrorLimit"/> until the host lowers
+    /// it (a server under stress, docs/SCREENING.md "Slow clients": Postfix smtpd_hard_error_limit ${stress?{1}:{20}}).
+    /// At least 1; Reset restores the options' limit.
+    /// </summary>
+    public int ErrorLimit
+    {
+        get => _errorLimit;
+        set => _errorLimit = Math.Max(1, value);
+    }
     /// <summary>Errors counted toward the limit (Postfix smtpd_hard_error_limit).</summary>
     public int ErrorCount => _errors;
     /// <summary>The idle limit now: the data timeout while message text is expected, else the command timeout (RFC 5321 §4.5.3.2).</summary>
@@ -366,7 +380,7 @@ public sealed partial class SmtpSession
     private bool Refuse(ReadOnlySpan<byte> reply, IBufferWriter<byte> output)
     {
         output.Write(reply);
-        if (++_errors >= _options.ErrorLimit)
+        if (++_errors >= _errorLimit)
         {
             output.Write(_prepared.TooManyErrors);
             Close();
