@@ -75,6 +75,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     /// <see cref="ServerOptions.Session"/> carries a <see cref="CommandCounters"/>; the host's always does).</summary>
     public CommandCounters? Commands => _context.SessionOptions.Commands;
 
+    /// <summary>The slow-client defence: stress state, its transitions, and the request timeouts.</summary>
+    public ConnectionStress Stress => _context.Stress;
+
     /// <summary>Replies by code and accepted messages.</summary>
     public SessionCounters Sessions => _context.Counters;
 
@@ -116,7 +119,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             Observer = agent,
         }, agent is null ? null : agent.OnRecovered, out RecoveryReport recovery);
 
-        var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096);
+        // docs/SCREENING.md "Slow clients": stress is judged against the same maximum the transport enforces.
+        var stress = new ConnectionStress(options.MaxConnections ?? ServerOptions.DefaultMaxConnections, options.SlowClients, log);
+        var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096) { Stress = stress };
         var transportOptions = new TransportOptions
         {
             MaxConnections = options.MaxConnections ?? ServerOptions.DefaultMaxConnections,
@@ -134,6 +139,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             transportOptions.EndPoints.Add(ServerOptions.DefaultListen);
         }
         var transport = new TransportServer(transportOptions, context);
+        stress.Shorten = transport.ShortenRequestDeadlines; // stress begun: the clients already waiting get its timeout
         ControlServer? control = null;
         try
         {

@@ -58,4 +58,7 @@ public sealed record ServerOptions
     public EdgeMta.Delivery.DeliveryOptions? Delivery { get; init; }
 
     public TimeSpan ShutdownDeadline { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The slow-client defence (docs/SCREENING.md "Slow clients"): minimum data rate and stress.</summary>
+    public SlowClientOptions SlowClients { get; init; } = new();
 }

@@ -76,6 +76,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         _replies.Reset();
         output = _replies.Over(output); // metrics: replies by code
         _connection = info;
+        _context.Stress.Opened(); // counted before the greeting arms its deadline (SmtpConnectionHandler.Deadlines.cs)
+        ForgetRequestDeadline();
         _openedAt = _context.Clock.GetTimestamp();
         _messages = 0;
         _tls = false;
@@ -101,6 +103,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     public HandlerStatus OnReceived(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
     {
         output = _replies.Over(output);
+        ApplyStressErrorLimit(); // stress begun while this request arrived counts for it too
         SessionStatus status = _session.Process(input, output, out consumed);
         // A message streaming faster than the spool writes it: stop reading until the writer catches up (or
         // the spool's deadline fails the message). Memory per message stays at the spool's ring of chunks.
@@ -135,6 +138,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
             SessionStatus greeted = _session.OnGreetDelayElapsed(output);
             return After(greeted, output);
         }
+        LogRequestTimeout();
         return After(_session.OnTimeout(output), output);
     }
 
@@ -148,6 +152,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     {
         _tls = true;
         _session.OnTlsEstablished();
+        ForgetRequestDeadline();
         return After(SessionStatus.Continue, output); // nothing to say: the client speaks first (EHLO again)
     }
 
@@ -160,6 +165,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
             .Field("tls"u8, _tls ? 1 : 0)
             .Field("ms"u8, (long)_context.Clock.GetElapsedTime(_openedAt).TotalMilliseconds)
             .End();
+        _context.Stress.Closed();
         AbortOpenMessage();
         if (Interlocked.CompareExchange(ref _commitState, ClosedWhileCommitting, Committing) == Committing)
         {
@@ -193,6 +199,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         {
             case SessionStatus.Continue:
                 SetTimeout(_session.CurrentTimeout);
+                ArmRequestDeadline();
                 return HandlerStatus.Continue;
             case SessionStatus.AwaitingCommit:
                 return StartCommit(output);

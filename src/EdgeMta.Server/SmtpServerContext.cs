@@ -41,6 +41,9 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     /// <summary>Replies and accepted messages of every session (published by the host's metrics).</summary>
     public SessionCounters Counters { get; } = new();
     public TimeProvider Clock { get; }
+    /// <summary>The slow-client defence's stress state and settings (docs/SCREENING.md "Slow clients"); the default
+    /// never stresses (no connection maximum known) and has the default minimum data rate.</summary>
+    public ConnectionStress Stress { get; init; } = new(0, new SlowClientOptions(), null);
 
     /// <summary>Handlers put in the pool so far (each one exactly once per connection it served).</summary>
     internal long HandlersPooled => Interlocked.Read(ref _pooled);

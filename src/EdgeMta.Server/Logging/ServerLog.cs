@@ -39,6 +39,9 @@ public enum LogEvent
     DeliveryTrouble = 77,
     DeliveryOff = 78,
     DeliveryStarted = 79,
+    StressOn = 95,
+    StressOff = 96,
+    RequestTimeout = 97,
 }
 
 /// <summary>
@@ -195,6 +198,9 @@ public sealed class ServerLog : IDisposable
         LogEvent.DeliveryTrouble => "delivery-trouble"u8,
         LogEvent.DeliveryOff => "delivery-off"u8,
         LogEvent.DeliveryStarted => "delivery-start"u8,
+        LogEvent.StressOn => "stress-on"u8,
+        LogEvent.StressOff => "stress-off"u8,
+        LogEvent.RequestTimeout => "request-timeout"u8,
         _ => "event"u8,
     };
 
