@@ -65,6 +65,11 @@ internal sealed class ServeFlags
     public readonly Option<TimeSpan?> BounceLifetime = Duration("--bounce-lifetime", "The same for null-sender messages, dropped unbounced", "2d");
     public readonly Option<TimeSpan?> DelayWarning = Duration("--delay-warning", "One delay notice after this long (0: off)", "0");
     public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
+    // docs/SCREENING.md "Slow clients".
+    public readonly Option<int> MinDataRate = new("--min-data-rate") { Description = "Bytes per second message text must keep up in DATA and BDAT (each read of N bytes adds N/rate s to the data deadline)", DefaultValueFactory = _ => Defaults.SlowClients.MinDataRate };
+    public readonly Option<int> StressThreshold = new("--stress-threshold") { Description = "Stress when open connections exceed this % of --max-connections (ends 10 points lower; 100: never)", DefaultValueFactory = _ => Defaults.SlowClients.StressThresholdPercent };
+    public readonly Option<int> StressTimeout = new("--stress-timeout") { Description = "Seconds for a command or the data timeout under stress", DefaultValueFactory = _ => (int)Defaults.SlowClients.StressTimeout.TotalSeconds };
+    public readonly Option<int> StressErrorLimit = new("--stress-error-limit") { Description = "Errors that close a session under stress", DefaultValueFactory = _ => Defaults.SlowClients.StressErrorLimit };
 
     public ServeFlags()
     {
@@ -82,6 +87,10 @@ internal sealed class ServeFlags
         Positive(RelayConcurrency);
         Positive(RelayRecipients);
         RelayTls.AcceptOnlyFromAmong("none", "may", "require", "verify");
+        Positive(MinDataRate);
+        Positive(StressThreshold, 100);
+        Positive(StressTimeout);
+        Positive(StressErrorLimit);
         GreetDelay.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -96,7 +105,8 @@ internal sealed class ServeFlags
         foreach (Option option in (Option[])[Listen, Spool, HostName, Domain, Recipients, MaxMessageSize, MaxRecipients,
                      MaxConnections, MaxConnectionsPerIp, CommandTimeout, DataTimeout, Vrfy, Expn, LegacySend, BareNewline,
                      RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, SpoolTimeout, Verbose, MetricsListen, Relay, RelayTls, RelayCa,
-                     RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning])
+                     RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning,
+                     MinDataRate, StressThreshold, StressTimeout, StressErrorLimit])
         {
             command.Options.Add(option);
         }
@@ -166,6 +176,13 @@ internal sealed class ServeFlags
             Verbose = p.GetValue(Verbose),
             MetricsListen = p.GetValue(MetricsListen),
             Delivery = DeliveryOptionsOf(p, p.GetValue(HostName) is { Length: > 0 } name ? name : Defaults.Session.HostName),
+            SlowClients = new SlowClientOptions
+            {
+                MinDataRate = p.GetValue(MinDataRate),
+                StressThresholdPercent = p.GetValue(StressThreshold),
+                StressTimeout = TimeSpan.FromSeconds(p.GetValue(StressTimeout)),
+                StressErrorLimit = p.GetValue(StressErrorLimit),
+            },
         };
     }
 

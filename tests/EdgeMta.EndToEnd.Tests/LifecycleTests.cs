@@ -216,6 +216,12 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--hostname", "bad host")]          // audit finding: started, then faulted every connection
     [InlineData("--hostname", "mx\r\nInjected: 1")]
     [InlineData("--hostname", "a1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.example")] // 259 characters, over 255: every DATA faulted
+    [InlineData("--min-data-rate", "0")]             // docs/SCREENING.md "Slow clients"
+    [InlineData("--min-data-rate", "fast")]
+    [InlineData("--stress-threshold", "101")]
+    [InlineData("--stress-threshold", "0")]
+    [InlineData("--stress-timeout", "-10")]
+    [InlineData("--stress-error-limit", "0")]
     public async Task ABadFlagExitsTwoWithOneLineOnStderr(string flag, string value)
     {
         string spool = Directory.CreateTempSubdirectory("edgemta-e2e-flags-").FullName;
