@@ -6,19 +6,21 @@
 # then real clients send mail, one connection per message at a steady rate, while the slow ones keep
 # trickling. Printed per server: the real clients' p99 time to the greeting (connect → 220) and to 250 (MAIL
 # written → 250 after the dot), their delivered and failed counts, what became of the slow clients, and the
-# server's stress lines. Run against two builds: "before" (main's HEAD, built into a temp dir from the
-# repository at --main, or --before BIN) and "after" (dist/edgemta of this tree, published when missing).
+# server's stress lines. The real clients start as soon as the slow ones are in (--settle: later); one that
+# connects while the slow ones fill every slot hears 421 4.7.0 and is counted failed. Two builds: "before"
+# (main's HEAD, built into a temp dir from the repository at --main, or --before BIN) and "after"
+# (dist/edgemta of this tree, published when missing).
 #
 # Bounded: the real clients run for --duration, the slow clients' connects for at most 5 minutes, every wait
 # in a loop with a count; loopback only; every process started here is stopped by its pid (trap). Raises
 # `ulimit -n` (20,000 sockets on each side).
 #
 # Usage: perf/slow-clients.sh [--slow N] [--max N] [--interval 20s] [--sessions N] [--rate MSG/S]
-#                             [--duration 60s] [--main DIR] [--before BIN] [--after BIN] [--only before|after]
+#                             [--duration 60s] [--settle 0s] [--main DIR] [--before BIN] [--after BIN] [--only before|after]
 #                             [--out DIR]
 set -uo pipefail
 
-slow=20000 max=20000 interval=20s sessions=10 rate=20 duration=60s main=/work/main before="" after="" only="" out=""
+slow=20000 max=20000 interval=20s sessions=10 rate=20 duration=60s settle=0s main=/work/main before="" after="" only="" out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --slow) slow=$2; shift ;;
@@ -27,12 +29,13 @@ while [ $# -gt 0 ]; do
     --sessions) sessions=$2; shift ;;
     --rate) rate=$2; shift ;;
     --duration) duration=$2; shift ;;
+    --settle) settle=$2; shift ;;
     --main) main=$2; shift ;;
     --before) before=$2; shift ;;
     --after) after=$2; shift ;;
     --only) only=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "slow-clients.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -55,16 +58,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Both ends hold one descriptor per connection: the server's table and the slow clients' sockets.
-hard=$(ulimit -Hn)
-ulimit -n "$hard" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((slow + max + 4096)) ]; then
-  ulimit -Hn 1048576 2>/dev/null && ulimit -n 1048576 2>/dev/null
-fi
-say "open files: $(ulimit -n)"
+# Each end holds one descriptor per connection (the server its table, edgemta-load the slow sockets): raise the
+# limit as far as this machine lets. A server whose limit is short lowers --max-connections to fit (README).
+need=$(( (slow > max ? slow : max) + 4096 ))
+ulimit -Hn "$need" 2>/dev/null
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+say "open files: $(ulimit -n) (wanted $need)"
 
 load_dll="$root/loadtests/EdgeMta.LoadTests/bin/Release/net10.0/edgemta-load.dll"
-if [ ! -f "$load_dll" ] || ! grep -q slow-clients "$load_dll"; then
+if [ ! -f "$load_dll" ] || [ "$root/loadtests/EdgeMta.LoadTests/SlowClientSwarm.cs" -nt "$load_dll" ] \
+   || [ "$root/loadtests/EdgeMta.LoadTests/Program.cs" -nt "$load_dll" ]; then
   say "building edgemta-load"
   timeout 900 dotnet build "$root/loadtests/EdgeMta.LoadTests/EdgeMta.LoadTests.csproj" -c Release -nologo -clp:ErrorsOnly >>"$log" 2>&1 \
     || { say "edgemta-load did not build (see $log)"; exit 1; }
@@ -108,7 +111,7 @@ run() {
   [ -n "$port" ] || { say "$name: no 'listening on' line (see $out/$name.err)"; return; }
   say "$name: $bin on port $port, --max-connections $max; $slow slow clients, then real clients for $duration"
   timeout 900 dotnet "$load_dll" --target "127.0.0.1:$port" --slow-clients "$slow" --slow-interval "$interval" \
-    --sessions "$sessions" --rate "$rate" --duration "$duration" --per-message-connections --timeout 30s \
+    --slow-settle "$settle" --sessions "$sessions" --rate "$rate" --duration "$duration" --per-message-connections --timeout 30s \
     --report-dir "$out/$name" -q >"$out/$name.load" 2>"$out/$name.load.err"
   kill "$server_pid" 2>/dev/null
   for _ in $(seq 150); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
