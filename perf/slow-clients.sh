@@ -20,6 +20,7 @@
 #                             [--out DIR]
 set -uo pipefail
 
+chunk=9000
 slow=20000 max=20000 interval=20s sessions=10 rate=20 duration=60s settle=0s main=/work/main before="" after="" only="" out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,7 +52,13 @@ log="$out/slow-clients.log"
 say() { echo "$*" | tee -a "$log" >&2; }
 
 server_pid=""
+holders=()
+stop_holders() {
+  for h in "${holders[@]}"; do kill "$h" 2>/dev/null; wait "$h" 2>/dev/null; done
+  holders=()
+}
 cleanup() {
+  stop_holders
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
   rm -rf "$work/spool" "$work/src"
 }
@@ -110,9 +117,26 @@ run() {
   done
   [ -n "$port" ] || { say "$name: no 'listening on' line (see $out/$name.err)"; return; }
   say "$name: $bin on port $port, --max-connections $max; $slow slow clients, then real clients for $duration"
-  timeout 900 dotnet "$load_dll" --target "127.0.0.1:$port" --slow-clients "$slow" --slow-interval "$interval" \
+  # One process holds at most $chunk slow sockets (its own descriptor limit); the holders keep theirs until
+  # the last process, which also runs the real clients, is done.
+  local left=$slow held=0 i=0
+  while [ "$left" -gt "$chunk" ]; do
+    i=$((i + 1))
+    timeout 1200 dotnet "$load_dll" --target "127.0.0.1:$port" --slow-clients "$chunk" --slow-interval "$interval" \
+      --slow-sources 16 --slow-settle 900s --sessions 1 --messages 1 -q >"$out/$name.holder$i" 2>&1 &
+    holders+=($!)
+    left=$((left - chunk)); held=$((held + chunk))
+    local want=$(( held < max - 200 ? held : max - 200 ))
+    for _ in $(seq 900); do   # up to 90 s for this holder's clients to be in
+      [ "$(ls "/proc/$server_pid/fd" 2>/dev/null | wc -l)" -ge "$want" ] && break
+      sleep 0.1
+    done
+    say "$name: holder $i in, the server holds $(ls "/proc/$server_pid/fd" 2>/dev/null | wc -l) descriptors"
+  done
+  timeout 900 dotnet "$load_dll" --target "127.0.0.1:$port" --slow-clients "$left" --slow-interval "$interval" \
     --slow-settle "$settle" --sessions "$sessions" --rate "$rate" --duration "$duration" --per-message-connections --timeout 30s \
     --report-dir "$out/$name" -q >"$out/$name.load" 2>"$out/$name.load.err"
+  stop_holders
   kill "$server_pid" 2>/dev/null
   for _ in $(seq 150); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; server_pid=""
@@ -124,7 +148,8 @@ run() {
   delivered=$(grep -o 'delivered [0-9]*' "$out/$name.load" | head -1 | awk '{print $2}')
   failed=$(grep -o 'failed [0-9]*' "$out/$name.load" | head -1 | awk '{print $2}')
   printf '%-7s greeting p99 %8s ms   250 p99 %8s ms   delivered %6s   failed %6s\n' "$name" "${greet:--}" "${p99:--}" "${delivered:--}" "${failed:--}" | tee -a "$log"
-  grep -h 'slow clients:' "$out/$name.load.err" | tail -1 | sed "s/^/        /" | tee -a "$log"
+  grep -h 'slow clients:' "$out/$name.load.err" | tail -1 | sed "s/^/        last process: /" | tee -a "$log"
+  grep -h 'slow clients:' "$out/$name".holder* 2>/dev/null | sed "s/^/        holder: /" | tee -a "$log"
   grep -hE ' (stress-on|stress-off) ' "$out/$name.out" | head -4 | sed "s/^/        server: /" | tee -a "$log"
   echo "        timeouts logged: $(grep -c ' request-timeout ' "$out/$name.out")" | tee -a "$log"
   [ -s "$summary" ] || true

@@ -79,7 +79,7 @@ public sealed class SlowClientSwarm : IAsyncDisposable
         double meanCut = cut == 0 ? 0 : (double)Interlocked.Read(ref _cutTicks) / cut / Stopwatch.Frequency;
         int open = Greeted - cut;
         return FormattableString.Invariant(
-            $"slow clients: {_count} tried, {Greeted} greeted, {Refused} refused at connect (421), {Failed} failed to connect, {cut} cut by the server (mean {meanCut:0.0} s after the first connect), {open} still open");
+            $"slow clients: {_count} tried, {Greeted} greeted, {Refused} refused at connect (421), {Failed} not connected or not greeted in 30 s, {cut} cut by the server (mean {meanCut:0.0} s after the first connect), {open} still open");
     }
 
     private async Task WatchAsync(int index, SemaphoreSlim gate)
@@ -98,7 +98,13 @@ public sealed class SlowClientSwarm : IAsyncDisposable
             {
                 await socket.ConnectAsync(_target, connect.Token).ConfigureAwait(false);
             }
-            int n = await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
+            int n;
+            using (var greeting = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+            {
+                // A server out of descriptors leaves connections in its backlog unanswered: counted, not waited for.
+                greeting.CancelAfter(TimeSpan.FromSeconds(30));
+                n = await socket.ReceiveAsync(buffer, SocketFlags.None, greeting.Token).ConfigureAwait(false);
+            }
             gate.Release();
             released = true;
             if (n < 4 || buffer[0] != (byte)'2')
@@ -121,7 +127,7 @@ public sealed class SlowClientSwarm : IAsyncDisposable
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException)
         {
-            if (!released) Interlocked.Increment(ref _failed);
+            if (!released) Interlocked.Increment(ref _failed); // no connection, or no greeting within 30 s
             else Interlocked.Increment(ref _cut); // reset after the greeting: the server let go
         }
         finally
