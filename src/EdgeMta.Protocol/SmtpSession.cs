@@ -112,18 +112,6 @@ public sealed partial class SmtpSession
     public SmtpSessionOptions Options => _options;
     /// <summary>The envelope of the session and its transaction in progress.</summary>
     public Envelope Envelope => _envelope;
-    /// <summary>Message text is expected next (DATA's, a BDAT chunk's, or a refused chunk's to skip), not a command line.</summary>
-    public bool ReadingMessageText => _state == SmtpState.WritingMail || _chunkActive || _discard > 0;
-    /// <summary>
-    /// Errors that close the session: the options' <see cref="SmtpSessionOptions.ErrorLimit"/> until the host lowers
-    /// it (a server under stress, docs/SCREENING.md "Slow clients": Postfix smtpd_hard_error_limit ${stress?{1}:{20}}).
-    /// At least 1; Reset restores the options' limit.
-    /// </summary>
-    public int ErrorLimit
-    {
-        get => _errorLimit;
-        set => _errorLimit = Math.Max(1, value);
-    }
     /// <summary>Errors counted toward the limit (Postfix smtpd_hard_error_limit).</summary>
     public int ErrorCount => _errors;
     /// <summary>The idle limit now: the data timeout while message text is expected, else the command timeout (RFC 5321 §4.5.3.2).</summary>
