@@ -37,11 +37,16 @@ var helo = new Option<string>("--helo") { Description = "EHLO name", DefaultValu
 var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress lines on stderr" };
 var csvSummary = new Option<bool>("--csv-summary") { Description = "print summary.csv on stdout instead of the text report" };
 var threadPool = new Option<bool>("--thread-pool-completions") { Description = "dispatch socket completions to the thread pool (default: inline)" };
+var slowClients = new Option<int>("--slow-clients") { Description = "first open N slow clients (greeting read, then one byte every --slow-interval, never a line end) and keep them during the run" };
+var slowInterval = new Option<string>("--slow-interval") { Description = "time between a slow client's bytes", DefaultValueFactory = _ => "20s" };
+var slowSettle = new Option<string>("--slow-settle") { Description = "wait this long after the slow clients connected before the real clients start", DefaultValueFactory = _ => "0s" };
+var slowSources = new Option<int>("--slow-sources") { Description = "spread slow clients over 127.0.0.2 and up, this many addresses (loopback targets)", DefaultValueFactory = _ => 16 };
 
 var root = new RootCommand("edgemta-load: SMTP load generator with scenarios, per-step latency and reply-code checks")
 {
     target, sessions, messages, duration, rate, ramp, burst, size, sizeMix, perMessage, pipelining, reportDir,
     scenario, listScenarios, timeout, interval, from, to, helo, quiet, csvSummary, threadPool,
+    slowClients, slowInterval, slowSources, slowSettle,
 };
 
 root.SetAction(async (parse, cancel) =>
@@ -103,6 +108,12 @@ root.SetAction(async (parse, cancel) =>
     long? count = parse.GetValue(messages) ?? preset?.Messages;
     if (count is <= 0) Fail("--messages must be above 0");
 
+    int slowCount = parse.GetValue(slowClients);
+    if (slowCount is < 0 or > 200_000) Fail("--slow-clients: 0 to 200000");
+    if (!Durations.TryParse(parse.GetValue(slowInterval)!, out TimeSpan slowEvery) || slowEvery < TimeSpan.FromMilliseconds(100)) Fail("--slow-interval: expected e.g. 20s (at least 100ms)");
+    if (parse.GetValue(slowSources) is < 1 or > 250) Fail("--slow-sources: 1 to 250");
+    if (!Durations.TryParse(parse.GetValue(slowSettle)!, out TimeSpan settle) || settle < TimeSpan.Zero) Fail("--slow-settle: expected e.g. 15s");
+
     if (error is not null)
     {
         Console.Error.WriteLine("edgemta-load: " + error);
@@ -129,9 +140,21 @@ root.SetAction(async (parse, cancel) =>
         Quiet = parse.GetValue(quiet) || parse.GetValue(csvSummary),
     };
 
+    // The slow clients take their slots first and keep trickling while the real clients run (docs/SCREENING.md).
+    await using SlowClientSwarm? swarm = slowCount == 0 ? null : new SlowClientSwarm(endPoint!, slowCount, slowEvery, parse.GetValue(slowSources));
+    if (swarm is not null)
+    {
+        await swarm.ConnectAsync(TimeSpan.FromMinutes(5), options.Quiet);
+        if (settle > TimeSpan.Zero) await Task.Delay(settle, cancel);
+    }
     RunResult result = await new LoadRun(options).RunAsync(cancel);
     if (options.ReportDir is not null) Reports.WriteAll(result, options.ReportDir);
     Console.Write(parse.GetValue(csvSummary) ? Reports.SummaryCsv(result) : Reports.Text(result));
+    if (swarm is not null)
+    {
+        Console.Error.WriteLine(swarm.Describe());
+        if (options.ReportDir is not null) File.WriteAllText(Path.Combine(options.ReportDir, "slow-clients.txt"), swarm.Describe() + "\n");
+    }
     if (options.ReportDir is not null && !parse.GetValue(csvSummary))
         Console.WriteLine("reports in " + Path.GetFullPath(options.ReportDir) + " (report.html has the charts)");
     return result.Metrics.Failed == 0 && result.Attempted > 0 ? 0 : 1;

@@ -301,7 +301,7 @@ public sealed partial class SmtpSession
 
     private SessionStatus CountError(IBufferWriter<byte> output)
     {
-        if (++_errors >= _options.ErrorLimit)
+        if (++_errors >= _errorLimit)
         {
             output.Write(_prepared.TooManyErrors);
             return Close();

@@ -1,4 +1,5 @@
-// Contract: what the host tells a session besides bytes: a timeout, a shutdown, TLS established, reuse;
+// Contract: what the host tells a session besides bytes: a timeout, a shutdown, TLS established, reuse, a lower
+// error limit under stress (docs/SCREENING.md "Slow clients");
 // and how a session that a shutdown let finish its transaction ends (421, or 221 to a pipelined QUIT).
 //
 // A timeout closes with 421 4.4.2 (RFC 5321 §4.5.3.2); a shutdown closes idle sessions with 421 4.3.2 and
@@ -10,6 +11,19 @@ namespace EdgeMta.Protocol;
 
 public sealed partial class SmtpSession
 {
+    /// <summary>Message text is expected next (DATA's, a BDAT chunk's, or a refused chunk's to skip), not a command line.</summary>
+    public bool ReadingMessageText => _state == SmtpState.WritingMail || _chunkActive || _discard > 0;
+    /// <summary>
+    /// Errors that close the session: the options' <see cref="SmtpSessionOptions.ErrorLimit"/> until the host lowers
+    /// it (a server under stress, docs/SCREENING.md "Slow clients": Postfix smtpd_hard_error_limit ${stress?{1}:{20}}).
+    /// At least 1; Reset restores the options' limit.
+    /// </summary>
+    public int ErrorLimit
+    {
+        get => _errorLimit;
+        set => _errorLimit = Math.Max(1, value);
+    }
+
     /// <summary>The client was idle past <see cref="CurrentTimeout"/>: 421 4.4.2, close.</summary>
     public SessionStatus OnTimeout(IBufferWriter<byte> output)
     {
@@ -87,6 +101,7 @@ public sealed partial class SmtpSession
         _phase = Phase.Idle;
         _state = SmtpState.Closed;
         _errors = 0;
+        _errorLimit = _options.ErrorLimit;
         _skippingLongLine = false;
         _tls = false;
         _shuttingDown = false;

@@ -94,6 +94,7 @@ public sealed partial class SmtpSession
     private SmtpState _state = SmtpState.Closed;
     private int _queueIdLength;
     private int _errors;
+    private int _errorLimit;
     private bool _skippingLongLine;
     private bool _tls;
     private bool _storeOpen;
@@ -121,6 +122,7 @@ public sealed partial class SmtpSession
         _clock = clock;
         _observer = observer;
         _lineLimit = options.LineLimit;
+        _errorLimit = options.ErrorLimit;
         _dataReader = new DataReader(options.MaxMessageSize, options.BareNewlines);
         _bdatReader = new BdatReader(options.MaxMessageSize);
     }
@@ -410,7 +412,7 @@ public sealed partial class SmtpSession
     private bool Refuse(ReadOnlySpan<byte> reply, IBufferWriter<byte> output)
     {
         output.Write(reply);
-        if (++_errors >= _options.ErrorLimit)
+        if (++_errors >= _errorLimit)
         {
             output.Write(_prepared.TooManyErrors);
             Close();

@@ -79,6 +79,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     /// <see cref="ServerOptions.Session"/> carries a <see cref="CommandCounters"/>; the host's always does).</summary>
     public CommandCounters? Commands => _context.SessionOptions.Commands;
 
+    /// <summary>The slow-client defence: stress state, its transitions, and the request timeouts.</summary>
+    public ConnectionStress Stress => _context.Stress;
+
     /// <summary>Replies by code and accepted messages.</summary>
     public SessionCounters Sessions => _context.Counters;
 
@@ -127,8 +130,11 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         // (one shared table), composed blocklists first (CompositeScreening.cs). Neither on: no screening at all.
         RateLimits? rates = RateLimits.AnyOn(options) ? new RateLimits(options, log, TimeProvider.System) : null;
         Screening.Blocklists? blocklists = options.Dnsbl is null ? null : new Screening.Blocklists(options.Dnsbl, log);
+        // docs/SCREENING.md "Slow clients": stress is judged against the same maximum the transport enforces.
+        var stress = new ConnectionStress(options.MaxConnections ?? ServerOptions.DefaultMaxConnections, options.SlowClients, log);
         var context = new SmtpServerContext(session, directory, spool, log, maxRetainedHandlers: 4096)
         {
+            Stress = stress,
             Blocklists = blocklists,
             Screening = (blocklists, rates) switch
             {
@@ -162,6 +168,7 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             transportOptions.EndPoints.Add(ServerOptions.DefaultListen);
         }
         var transport = new TransportServer(transportOptions, context);
+        stress.Shorten = transport.ShortenRequestDeadlines; // stress begun: the clients already waiting get its timeout
         ControlServer? control = null;
         try
         {

@@ -82,4 +82,6 @@ public sealed record ServerOptions
     public int ClientRecipientRate { get; init; }
     /// <summary>DNS blocklists (docs/SCREENING.md): null without --dnsbl.</summary>
     public Screening.DnsblOptions? Dnsbl { get; init; }
+    /// <summary>The slow-client defence (docs/SCREENING.md "Slow clients"): minimum data rate and stress.</summary>
+    public SlowClientOptions SlowClients { get; init; } = new();
 }

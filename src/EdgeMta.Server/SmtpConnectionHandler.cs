@@ -100,6 +100,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         _replies.Reset();
         output = _replies.Over(output); // metrics: replies by code
         _connection = info;
+        _context.Stress.Opened(); // counted before the greeting arms its deadline (SmtpConnectionHandler.Deadlines.cs)
+        ForgetRequestDeadline();
         _openedAt = _context.Clock.GetTimestamp();
         _messages = 0;
         _tls = false;
@@ -130,6 +132,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     public HandlerStatus OnReceived(ReadOnlySpan<byte> input, IBufferWriter<byte> output, out int consumed)
     {
         output = _replies.Over(output);
+        ApplyStressErrorLimit(); // stress begun while this request arrived counts for it too
         SessionStatus status = _session.Process(input, output, out consumed);
         // A message streaming faster than the spool writes it: stop reading until the writer catches up (or
         // the spool's deadline fails the message). Memory per message stays at the spool's ring of chunks.
@@ -168,6 +171,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
             SessionStatus greeted = _session.OnGreetDelayElapsed(output);
             return After(greeted, output);
         }
+        LogRequestTimeout();
         return After(_session.OnTimeout(output), output);
     }
 
@@ -181,6 +185,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     {
         _tls = true;
         _session.OnTlsEstablished();
+        ForgetRequestDeadline();
         return After(SessionStatus.Continue, output); // nothing to say: the client speaks first (EHLO again)
     }
 
@@ -197,6 +202,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
             closed = closed.Field("proxy"u8, ProxyAddress);
         }
         closed.End();
+        _context.Stress.Closed();
         AbortOpenMessage();
         EndVerdictWait();
         _screening?.Close();
@@ -232,6 +238,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         {
             case SessionStatus.Continue:
                 SetTimeout(_session.CurrentTimeout);
+                ArmRequestDeadline();
                 return HandlerStatus.Continue;
             case SessionStatus.AwaitingCommit:
                 return StartCommit(output);

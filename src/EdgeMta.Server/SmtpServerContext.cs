@@ -43,6 +43,9 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     /// <summary>Replies and accepted messages of every session (published by the host's metrics).</summary>
     public SessionCounters Counters { get; } = new();
     public TimeProvider Clock { get; }
+    /// <summary>The slow-client defence's stress state and settings (docs/SCREENING.md "Slow clients"); the default
+    /// never stresses (no connection maximum known) and has the default minimum data rate.</summary>
+    public ConnectionStress Stress { get; init; } = new(0, new SlowClientOptions(), null);
 
     /// <summary>DNS blocklists (docs/SCREENING.md): null without --dnsbl. Each handler takes its screening from it.</summary>
     public Screening.Blocklists? Blocklists { get; init; }

@@ -100,6 +100,7 @@ internal sealed partial class Connection
                 }
                 _paused = false;
                 _resumeRequested = false;
+                RestartRequestClock();
                 _inputOffered = false; // input kept while paused (e.g. QUIT after the dot) is offered again
                 Invoke(Callback.Resumed);
                 continue;
@@ -123,7 +124,8 @@ internal sealed partial class Connection
             }
             if (_receivePending)
             {
-                Volatile.Write(ref _deadline, _server.Clock.NowMs + _idleTimeoutMs);
+                // Bytes received since the last wait do not move a request deadline (Connection.Deadline.cs).
+                Volatile.Write(ref _deadline, WaitDeadline());
                 return DriveResult.Waiting;
             }
             if (--receivesLeft < 0)
@@ -204,6 +206,7 @@ internal sealed partial class Connection
         {
             case HandlerStatus.Pause:
                 _paused = true;
+                StopRequestClock();
                 // A Resume posted during the callback is still in the state word and is seen after
                 // this; anything in this flag is from an earlier pause.
                 _resumeRequested = false;

@@ -85,6 +85,7 @@ internal sealed partial class Connection
         }
         _inputEnd += received;
         _inputOffered = false;
+        CreditTransfer(received); // plaintext bytes under TLS, as Postfix counts them
     }
 
     /// <summary>Makes room after the kept bytes: take a buffer, move kept bytes to the front, or grow up to MaxInputBytes.</summary>

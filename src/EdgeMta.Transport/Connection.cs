@@ -47,7 +47,8 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
     internal const long SignalAbort = 1 << 6;
     private const long SignalContinue = 1 << 7;
     private const long SignalHandshake = 1 << 8;
-    private const long SignalMask = 0x1FE;
+    internal const long SignalShorten = 1 << 9;
+    private const long SignalMask = 0x3FE;
 
     internal enum PostResult { Stale, Posted, MustRun }
 
@@ -357,6 +358,10 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         {
             Close();
         }
+        if ((signals & SignalShorten) != 0)
+        {
+            ShortenRequestDeadline(); // Connection.Deadline.cs; the drive that follows re-reads the deadline
+        }
         if ((signals & SignalTimer) != 0 && !_closed && _server.Clock.NowMs >= _deadline)
         {
             if (ProxyTimedOut())
@@ -370,9 +375,12 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
                 _handshakeTimedOut = _handshakePending; // the reason OnTlsFailed gives (Connection.Outbound.cs)
                 Close();
             }
-            else if (_receivePending && !_paused && _handler is not null)
+            // Bytes that arrived with the timer end an idle wait, not a request deadline that has passed
+            // (Connection.Deadline.cs): late is late, or a client could race every sweep with one byte.
+            else if ((_receivePending || RequestDeadlinePassed()) && !_paused && _handler is not null)
             {
                 _timedOut = true;
+                _requestDeadlineMs = NoRequestDeadline; // spent: the handler re-arms one if it goes on
                 Volatile.Write(ref _deadline, long.MaxValue);
             }
         }
@@ -416,6 +424,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         _timedOut = _draining = _closed = _awaitingProxy = false;
         _peer = null;
         _deadline = long.MaxValue;
+        _requestDeadlineMs = NoRequestDeadline;
         bool admitted = _admitted;
         IPAddress? address = _admittedAddress;
         _admittedAddress = null;

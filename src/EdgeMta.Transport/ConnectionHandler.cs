@@ -8,6 +8,18 @@
 // TLS is a status too (HandlerStatus.StartTls): the transport switches the connection to a TLS stream and
 // calls OnTlsEstablished; the handler never sees a certificate, a record or a handshake byte.
 //
+// Time: two bounds on a wait for input, the earlier one wins.
+// - The idle timeout (SetIdleTimeout) restarts on every wait, so every received byte restarts it. Alone it
+//   bounds a silent client only: one byte every 20 s would hold a connection for ever.
+// - The request deadline (SetRequestDeadline, RequestDeadline.cs) is the handler's: it arms one when it starts
+//   waiting for a new request (after it answered the last one, or when message text begins) and received bytes
+//   never move it, so a request must be complete within its timeout of when it began to be awaited (Postfix's
+//   smtpd_per_request_deadline). A transfer deadline also earns N / rate seconds per read of N bytes (Postfix's
+//   smtpd_min_data_rate). The zero-byte idle wait is unchanged: an armed deadline is a few fields, no buffer.
+//   The clock stops while the handler has paused the connection (the server's wait is not the client's); a
+//   server under stress may shorten every armed request deadline at once (TransportServer.ShortenRequestDeadlines).
+//   When either bound passes the handler hears OnTimedOut; what to answer is its business.
+//
 // What it is not: the transport knows nothing of lines, commands or SMTP. It never parses, never
 // answers on its own (except through the factory's rejection reply) and never interprets a timeout:
 // it only tells the handler that one happened.
@@ -86,8 +98,10 @@ public interface IConnectionHandler
     /// Input kept while paused is offered through OnReceived right after, if this answers Continue.</summary>
     HandlerStatus OnResumed(IBufferWriter<byte> output);
 
-    /// <summary>Nothing arrived for the handler's current idle timeout (<see cref="ConnectionInfo.SetIdleTimeout"/>).
-    /// Never called while paused or while a send is pending. Continue re-arms the timeout.</summary>
+    /// <summary>Nothing arrived for the handler's current idle timeout (<see cref="ConnectionInfo.SetIdleTimeout"/>), or
+    /// the request deadline (<see cref="ConnectionInfo.SetRequestDeadline"/>) ran out, whichever came first. Never
+    /// called while paused or while a send is pending. The request deadline is spent (cleared) by then; Continue
+    /// re-arms the idle timeout only.</summary>
     HandlerStatus OnTimedOut(IBufferWriter<byte> output);
 
     /// <summary>The server is stopping. Called at most once, between other callbacks, never while paused.
@@ -128,6 +142,8 @@ internal interface IConnectionControl
     bool RequestResume(int generation);
 
     void SetIdleTimeout(int generation, TimeSpan timeout);
+
+    void SetRequestDeadline(int generation, RequestDeadline deadline);
 }
 
 /// <summary>
@@ -185,4 +201,13 @@ public readonly struct ConnectionInfo
     /// 10 minutes inside DATA). Resolution is one second. Call it from within a callback.
     /// </summary>
     public void SetIdleTimeout(TimeSpan timeout) => _connection?.SetIdleTimeout(_generation, timeout);
+
+    /// <summary>
+    /// Arms the request deadline from now (RequestDeadline.cs), replacing the one before; <see cref="RequestDeadline.None"/>
+    /// clears it. Received bytes never restart it (a transfer's only earn time at its minimum rate), so a client
+    /// trickling a byte at a time is cut when it runs out, however often it sends. Arm it when the handler starts
+    /// waiting for a new request; the transport stops it while paused, ends it with OnTimedOut, and forgets it then.
+    /// Call it from within a callback.
+    /// </summary>
+    public void SetRequestDeadline(RequestDeadline deadline) => _connection?.SetRequestDeadline(_generation, deadline);
 }

@@ -93,6 +93,19 @@ internal sealed class ConnectionTable : IDisposable
         }
     }
 
+    /// <summary>Sends a signal to every connection, changing no mode (a stress shortening of request deadlines).</summary>
+    public void Signal(long signal)
+    {
+        lock (_gate)
+        {
+            for (int i = 0; i < _used; i++)
+            {
+                ref Entry entry = ref _entries[i];
+                entry.Connection?.PostFromOutside(entry.Generation, signal);
+            }
+        }
+    }
+
     /// <summary>Completes when no connection is left.</summary>
     public Task WhenEmpty()
     {

@@ -304,6 +304,23 @@ public sealed partial class TransportServer : IAsyncDisposable
 
     internal void ReturnConnection(Connection connection) => _connections.Return(connection);
 
+    /// <summary>What <see cref="ShortenRequestDeadlines"/> last asked for, in milliseconds.</summary>
+    internal int ShortenedRequestMs => Volatile.Read(ref _shortenedRequestMs);
+
+    private int _shortenedRequestMs = int.MaxValue;
+
+    /// <summary>
+    /// Every connection waiting for a request (<see cref="RequestDeadline.Request"/>, not a transfer, not paused)
+    /// must now complete it within <paramref name="atMost"/> from now, if its own deadline is later: what a
+    /// server under stress does to the clients it already holds (Postfix smtpd_timeout ${stress?{10}:{300}}s).
+    /// Deadlines armed later are the handler's to choose. One signal per connection, driven on the thread pool.
+    /// </summary>
+    public void ShortenRequestDeadlines(TimeSpan atMost)
+    {
+        Volatile.Write(ref _shortenedRequestMs, ToMilliseconds(atMost));
+        Table.Signal(Connection.SignalShorten);
+    }
+
     private static int ToMilliseconds(TimeSpan value) => (int)Math.Clamp(value.TotalMilliseconds, 1, int.MaxValue);
 
     private sealed class ConnectionPolicy(TransportServer server) : IPooledObjectPolicy<Connection>

@@ -95,6 +95,11 @@ internal sealed class ServeFlags
         AllowMultipleArgumentsPerToken = false,
         Arity = ArgumentArity.OneOrMore,
     };
+    // docs/SCREENING.md "Slow clients".
+    public readonly Option<int> MinDataRate = new("--min-data-rate") { Description = "Bytes per second message text must keep up in DATA and BDAT (each read of N bytes adds N/rate s to the data deadline)", DefaultValueFactory = _ => Defaults.SlowClients.MinDataRate };
+    public readonly Option<int> StressThreshold = new("--stress-threshold") { Description = "Stress when open connections exceed this % of --max-connections (ends 10 points lower; 100: never)", DefaultValueFactory = _ => Defaults.SlowClients.StressThresholdPercent };
+    public readonly Option<int> StressTimeout = new("--stress-timeout") { Description = "Seconds for a command or the data timeout under stress", DefaultValueFactory = _ => (int)Defaults.SlowClients.StressTimeout.TotalSeconds };
+    public readonly Option<int> StressErrorLimit = new("--stress-error-limit") { Description = "Errors that close a session under stress", DefaultValueFactory = _ => Defaults.SlowClients.StressErrorLimit };
 
     public ServeFlags()
     {
@@ -116,6 +121,10 @@ internal sealed class ServeFlags
         NonNegative(ClientMessageRate);
         NonNegative(ClientRecipientRate);
         Positive(ClientIpv6Prefix, 128);
+        Positive(MinDataRate);
+        Positive(StressThreshold, 100);
+        Positive(StressTimeout);
+        Positive(StressErrorLimit);
         GreetDelay.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -132,7 +141,8 @@ internal sealed class ServeFlags
                      RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, SpoolTimeout, Verbose, MetricsListen, Relay, RelayTls, RelayCa,
                      RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning,
                      ClientConnectionRate, ClientMessageRate, ClientRecipientRate,
-                     ListenProxy, ProxyTrusted, ProxyTimeout, ClientIpv6Prefix, TrustedNetwork])
+                     ListenProxy, ProxyTrusted, ProxyTimeout, ClientIpv6Prefix, TrustedNetwork,
+                     MinDataRate, StressThreshold, StressTimeout, StressErrorLimit])
         {
             command.Options.Add(option);
         }
@@ -221,6 +231,13 @@ internal sealed class ServeFlags
             ProxyTimeout = Value(p.GetValue(ProxyTimeout), ProxyTimeout),
             ClientIpv6Prefix = p.GetValue(ClientIpv6Prefix),
             TrustedNetworks = p.GetValue(TrustedNetwork) is { Length: > 0 } trusted ? new ClientNetworks(trusted) : Defaults.TrustedNetworks,
+            SlowClients = new SlowClientOptions
+            {
+                MinDataRate = p.GetValue(MinDataRate),
+                StressThresholdPercent = p.GetValue(StressThreshold),
+                StressTimeout = TimeSpan.FromSeconds(p.GetValue(StressTimeout)),
+                StressErrorLimit = p.GetValue(StressErrorLimit),
+            },
         };
     }
 

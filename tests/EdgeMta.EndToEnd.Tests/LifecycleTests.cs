@@ -241,6 +241,12 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--client-ipv6-prefix", "0")]
     [InlineData("--client-ipv6-prefix", "129")]
     [InlineData("--trusted-network", "::1/129")]
+    [InlineData("--min-data-rate", "0")]             // docs/SCREENING.md "Slow clients"
+    [InlineData("--min-data-rate", "fast")]
+    [InlineData("--stress-threshold", "101")]
+    [InlineData("--stress-threshold", "0")]
+    [InlineData("--stress-timeout", "-10")]
+    [InlineData("--stress-error-limit", "0")]
     public async Task ABadFlagExitsTwoWithOneLineOnStderr(string flag, string value)
     {
         string spool = Directory.CreateTempSubdirectory("edgemta-e2e-flags-").FullName;

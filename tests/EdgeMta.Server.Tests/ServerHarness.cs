@@ -20,8 +20,11 @@ internal sealed class ServerHarness : IDisposable
     private ManualResetEventSlim? _flushGate;
     private readonly ManualResetEventSlim _flushEntered = new(false);
 
+    /// <param name="stress">Built with <see cref="Log"/> as its log (null: the context's default, which never stresses);
+    /// its shortening is wired to the in-memory transport, as EdgeMtaServer wires it to the real one.</param>
     public ServerHarness(bool verbose = true, SmtpSessionOptions? options = null, TimeSpan? spoolTimeout = null,
-        Func<EdgeMta.Server.Screening.IVerdictListener, EdgeMta.Server.Screening.IConnectionScreening>? screening = null)
+        Func<EdgeMta.Server.Screening.IVerdictListener, EdgeMta.Server.Screening.IConnectionScreening>? screening = null,
+        Func<ServerLog, ConnectionStress>? stress = null)
     {
         _directory = Path.Combine(Path.GetTempPath(), "edgemta-server-tests-" + Guid.NewGuid().ToString("N"));
         Clock = new FakeClock();
@@ -38,8 +41,12 @@ internal sealed class ServerHarness : IDisposable
         Log = new ServerLog(_logStream, verbose, Clock);
         Context = new SmtpServerContext(options ?? new SmtpSessionOptions { HostName = "mx.example", MaxMessageSize = 32 * 1024 }, RecipientDirectory.Sink, Spool, Log,
             maxRetainedHandlers: 16, Clock)
-        { Screening = screening };
+        {
+            Screening = screening,
+            Stress = stress?.Invoke(Log) ?? new ConnectionStress(0, new SlowClientOptions(), null),
+        };
         Transport = new InMemoryTransport(Context, Clock, TimeSpan.FromMinutes(5));
+        Context.Stress.Shorten ??= Transport.ShortenRequestDeadlines;
     }
 
     public FakeClock Clock { get; }

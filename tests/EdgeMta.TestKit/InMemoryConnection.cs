@@ -79,6 +79,7 @@ public sealed partial class InMemoryConnection : IConnectionControl
             if (_closed || _peerGone) throw new InvalidOperationException("sending on a closed connection");
             _input.AddRange(bytes);
             _inputOffered = false;
+            CreditTransfer(bytes.Length);
         }
         Drive();
     }
@@ -177,6 +178,7 @@ public sealed partial class InMemoryConnection : IConnectionControl
             if (_closed || _paused || _transport.NowMs < _deadline) return;
             _timedOut = true;
             _deadline = long.MaxValue;
+            _requestDeadlineMs = long.MaxValue; // spent, as the transport's
         }
         Drive();
     }
@@ -236,6 +238,7 @@ public sealed partial class InMemoryConnection : IConnectionControl
             }
             _paused = false;
             _resumeRequested = false;
+            RestartRequestClock();
             _inputOffered = false; // input kept while paused (QUIT after the dot) is offered again
             return Step.Resumed;
         }
@@ -250,7 +253,7 @@ public sealed partial class InMemoryConnection : IConnectionControl
             return Step.TimedOut;
         }
         if (!_inputOffered && _input.Count > 0) return Step.Input;
-        _deadline = _transport.NowMs + (long)_idleTimeout.TotalMilliseconds; // waiting for input
+        _deadline = WaitDeadline(); // waiting for input (InMemoryConnection.Deadline.cs)
         return Step.None;
     }
 
@@ -349,6 +352,7 @@ public sealed partial class InMemoryConnection : IConnectionControl
             {
                 case HandlerStatus.Pause:
                     _paused = true;
+                    StopRequestClock();
                     // A Resume during the callback that answered Pause counts (the transport's contract).
                     _resumeRequested = _resumes != resumesBefore;
                     break;

@@ -6,8 +6,8 @@
 // thread (the spool's flusher) drives the connection on that thread when nobody else does, and counts even
 // when it comes before the callback that answered Pause has returned; input kept while paused is offered
 // after OnResumed; shutdown is delivered between callbacks, never while paused; OnTimedOut only while
-// waiting for input past the handler's idle timeout, checked by a sweep timer on the given clock, as
-// ConnectionTable's. Everything written in one callback or one pass over the input is "sent" at once.
+// waiting for input past the handler's idle timeout or its request deadline (InMemoryConnection.Deadline.cs),
+// checked by a sweep timer on the given clock, as ConnectionTable's. Everything written in one callback or one pass over the input is "sent" at once.
 // What it does not do: TLS (a StartTls answer faults the connection), send back-pressure, the linger
 // after close, admission limits. A handler exception closes the connection and is kept in Fault.
 using System.Net;
@@ -51,6 +51,13 @@ public sealed class InMemoryTransport : IDisposable
     public void Shutdown()
     {
         foreach (InMemoryConnection connection in Snapshot()) connection.RequestShutdown();
+    }
+
+    /// <summary>As TransportServer.ShortenRequestDeadlines: every connection waiting for a request (not a transfer,
+    /// not paused) must complete it within <paramref name="atMost"/> from now, if its own deadline is later.</summary>
+    public void ShortenRequestDeadlines(TimeSpan atMost)
+    {
+        foreach (InMemoryConnection connection in Snapshot()) connection.ShortenRequestDeadline((long)atMost.TotalMilliseconds);
     }
 
     public void Dispose() => _sweep.Dispose();

@@ -47,6 +47,9 @@ public enum LogEvent
     DnsblRefused = 92,
     ProxyRejected = 80,
     SegmentCompacted = 69,
+    StressOn = 95,
+    StressOff = 96,
+    RequestTimeout = 97,
 }
 
 /// <summary>
@@ -211,6 +214,9 @@ public sealed class ServerLog : IDisposable
         LogEvent.DnsblRefused => "dnsbl-refused"u8,
         LogEvent.ProxyRejected => "proxy-rejected"u8,
         LogEvent.SegmentCompacted => "segment-compacted"u8,
+        LogEvent.StressOn => "stress-on"u8,
+        LogEvent.StressOff => "stress-off"u8,
+        LogEvent.RequestTimeout => "request-timeout"u8,
         _ => "event"u8,
     };
 

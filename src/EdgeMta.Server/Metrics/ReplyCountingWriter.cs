@@ -17,6 +17,10 @@ internal sealed class ReplyCountingWriter(SessionCounters counters) : IBufferWri
     private Memory<byte> _lent;
     private int _column; // octets of the current line seen, up to 4 (then the rest of the line is skipped)
     private int _code;   // the digits so far, -1 once the line cannot be a reply line
+    private long _written;
+
+    /// <summary>Replies written on this connection: a new one means a request was answered (SmtpConnectionHandler.Deadlines.cs).</summary>
+    public long Written => _written;
 
     /// <summary>This writer, now writing through to <paramref name="inner"/>.</summary>
     public IBufferWriter<byte> Over(IBufferWriter<byte> inner)
@@ -30,6 +34,7 @@ internal sealed class ReplyCountingWriter(SessionCounters counters) : IBufferWri
     {
         _column = 0;
         _code = 0;
+        _written = 0;
         _lent = default;
         _inner = NullWriter.Instance;
     }
@@ -68,7 +73,7 @@ internal sealed class ReplyCountingWriter(SessionCounters counters) : IBufferWri
     {
         if (b == (byte)'\n')
         {
-            if (_column == 3 && _code >= 0) counters.CountReply(_code); // "ddd" LF: a reply with no text
+            if (_column == 3 && _code >= 0) Count(); // "ddd" LF: a reply with no text
             _column = 0;
             _code = 0;
             return;
@@ -79,8 +84,14 @@ internal sealed class ReplyCountingWriter(SessionCounters counters) : IBufferWri
             _column++;
             return;
         }
-        if (_code >= 0 && (b == (byte)' ' || b == (byte)'\r')) counters.CountReply(_code);
+        if (_code >= 0 && (b == (byte)' ' || b == (byte)'\r')) Count();
         _column = 4;
+    }
+
+    private void Count()
+    {
+        counters.CountReply(_code);
+        _written++;
     }
 
     /// <summary>The three-digit code a reply starts with, or -1.</summary>

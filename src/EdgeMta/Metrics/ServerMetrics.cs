@@ -53,6 +53,7 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         WriteProxy(w, t);
         WriteDnsbl(w, server.Blocklists);
         WriteRateLimited(w, server.RateLimited);
+        WriteStress(w, server.Stress);
     }
 
     // docs/SCREENING.md "Per-client rate limits": each count is one `rate-limited` log line.
@@ -62,6 +63,18 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         w.Sample("edgemta_rate_limited_total"u8, "kind"u8, "connection"u8, r.Connections);
         w.Sample("edgemta_rate_limited_total"u8, "kind"u8, "mail"u8, r.Mails);
         w.Sample("edgemta_rate_limited_total"u8, "kind"u8, "rcpt"u8, r.Recipients);
+    }
+
+    // docs/SCREENING.md "Slow clients": the stress state, its transitions, and the slow clients cut.
+    private static void WriteStress(PrometheusTextWriter w, ConnectionStress stress)
+    {
+        w.Family("edgemta_stress"u8, "gauge"u8, "1 while the server is under stress (open connections above --stress-threshold % of --max-connections, until 10 points below): short timeouts, error limit 1."u8);
+        w.Sample("edgemta_stress"u8, stress.Active ? 1 : 0);
+        w.Family("edgemta_stress_total"u8, "counter"u8, "Times stress began since start."u8);
+        w.Sample("edgemta_stress_total"u8, stress.Entered);
+        w.Family("edgemta_request_timeouts_total"u8, "counter"u8, "Sessions cut with 421 4.4.2: a command line not complete within its deadline (command), or message text too slow or stopped (data)."u8);
+        w.Sample("edgemta_request_timeouts_total"u8, "phase"u8, "command"u8, stress.CommandTimeouts);
+        w.Sample("edgemta_request_timeouts_total"u8, "phase"u8, "data"u8, stress.DataTimeouts);
     }
 
     // docs/DELIVERY.md "Log lines": each counted event is one of those lines; zero without --relay.
