@@ -75,6 +75,9 @@ public sealed class EdgeMtaServer : IAsyncDisposable
     /// <see cref="ServerOptions.Session"/> carries a <see cref="CommandCounters"/>; the host's always does).</summary>
     public CommandCounters? Commands => _context.SessionOptions.Commands;
 
+    /// <summary>Checks by rspamd's action and failures by reason; null without --rspamd.</summary>
+    public EdgeMta.Server.Rspamd.RspamdCounters? Rspamd => _context.Rspamd?.Counters;
+
     /// <summary>Replies by code and accepted messages.</summary>
     public SessionCounters Sessions => _context.Counters;
 
@@ -134,6 +137,11 @@ public sealed class EdgeMtaServer : IAsyncDisposable
             transportOptions.EndPoints.Add(ServerOptions.DefaultListen);
         }
         var transport = new TransportServer(transportOptions, context);
+        if (options.Rspamd is { } rspamd)
+        {
+            // On the transport's own outbound connections, set before the first session can start (docs/SCREENING.md).
+            context.Rspamd = new EdgeMta.Server.Rspamd.RspamdClient(rspamd, transport.Connect, context.Clock);
+        }
         ControlServer? control = null;
         try
         {

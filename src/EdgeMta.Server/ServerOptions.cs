@@ -58,4 +58,7 @@ public sealed record ServerOptions
     public EdgeMta.Delivery.DeliveryOptions? Delivery { get; init; }
 
     public TimeSpan ShutdownDeadline { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The content check by rspamd (docs/SCREENING.md): null without --rspamd.</summary>
+    public EdgeMta.Server.Rspamd.RspamdOptions? Rspamd { get; init; }
 }

@@ -120,6 +120,10 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
             _streamPaused = false;
             return After(SessionStatus.Continue, output);   // the input kept while paused is offered next
         }
+        if (_awaitingVerdict)
+        {
+            return AfterVerdict(output); // --rspamd: the content check's verdict (SmtpConnectionHandler.Rspamd.cs)
+        }
         SessionStatus status = _session.CompleteMessage(_outcome, output);
         return After(status, output);
     }
@@ -195,7 +199,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
                 SetTimeout(_session.CurrentTimeout);
                 return HandlerStatus.Continue;
             case SessionStatus.AwaitingCommit:
-                return StartCommit(output);
+                return _body is null ? StartCommit(output) : StartCheck(output);
             case SessionStatus.StartTls:
                 // The 220 is in the output; the transport sends it, drops whatever input it still keeps,
                 // and runs the handshake. The session's own timeouts resume after OnTlsEstablished.

@@ -41,6 +41,8 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
     /// <summary>Replies and accepted messages of every session (published by the host's metrics).</summary>
     public SessionCounters Counters { get; } = new();
     public TimeProvider Clock { get; }
+    /// <summary>The content check (--rspamd); null without it. Set once, before the first connection.</summary>
+    public EdgeMta.Server.Rspamd.RspamdClient? Rspamd { get; set; }
 
     /// <summary>Handlers put in the pool so far (each one exactly once per connection it served).</summary>
     internal long HandlersPooled => Interlocked.Read(ref _pooled);

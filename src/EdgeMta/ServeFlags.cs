@@ -6,6 +6,7 @@ using EdgeMta.Delivery;
 using EdgeMta.Protocol;
 using EdgeMta.Protocol.Data;
 using EdgeMta.Server;
+using EdgeMta.Server.Rspamd;
 using EdgeMta.Spool;
 
 namespace EdgeMta;
@@ -65,6 +66,10 @@ internal sealed class ServeFlags
     public readonly Option<TimeSpan?> BounceLifetime = Duration("--bounce-lifetime", "The same for null-sender messages, dropped unbounced", "2d");
     public readonly Option<TimeSpan?> DelayWarning = Duration("--delay-warning", "One delay notice after this long (0: off)", "0");
     public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
+    // Content check by rspamd (docs/SCREENING.md).
+    public readonly Option<string> Rspamd = new("--rspamd") { Description = "Check every message with rspamd's /checkv2 at http://HOST:PORT before it is spooled" };
+    public readonly Option<TimeSpan?> RspamdTimeout = Duration("--rspamd-timeout", "Longest wait for rspamd's verdict on a message", "20s");
+    public readonly Option<string> RspamdFail = new("--rspamd-fail") { Description = "An rspamd error or timeout: accept (unscanned) or tempfail (451 4.7.1)", DefaultValueFactory = _ => "accept" };
 
     public ServeFlags()
     {
@@ -82,6 +87,7 @@ internal sealed class ServeFlags
         Positive(RelayConcurrency);
         Positive(RelayRecipients);
         RelayTls.AcceptOnlyFromAmong("none", "may", "require", "verify");
+        RspamdFail.AcceptOnlyFromAmong("accept", "tempfail");
         GreetDelay.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -100,8 +106,17 @@ internal sealed class ServeFlags
         {
             command.Options.Add(option);
         }
+        foreach (Option option in (Option[])[Rspamd, RspamdTimeout, RspamdFail]) command.Options.Add(option);
         command.Validators.Add(r =>
         {
+            if (r.GetValue(Rspamd) is { } rspamdUrl && !RspamdOptions.TryParseUrl(rspamdUrl, out _, out _, out string rspamdError))
+            {
+                r.AddError($"--rspamd: {rspamdError}");
+            }
+            if (!HasErrors(r, RspamdTimeout) && Value(r.GetValue(RspamdTimeout), RspamdTimeout) <= TimeSpan.Zero)
+            {
+                r.AddError("--rspamd-timeout: must be longer than 0");
+            }
             bool cert = r.GetResult(TlsCert) is not null, key = r.GetResult(TlsKey) is not null;
             if (cert != key) r.AddError("--tls-cert and --tls-key go together");
             if (r.GetValue(RequireTls) && !cert) r.AddError("--require-tls needs a certificate: --tls-cert FILE --tls-key FILE");
@@ -166,6 +181,19 @@ internal sealed class ServeFlags
             Verbose = p.GetValue(Verbose),
             MetricsListen = p.GetValue(MetricsListen),
             Delivery = DeliveryOptionsOf(p, p.GetValue(HostName) is { Length: > 0 } name ? name : Defaults.Session.HostName),
+            Rspamd = RspamdOptionsOf(p),
+        };
+    }
+
+    private RspamdOptions? RspamdOptionsOf(ParseResult p)
+    {
+        if (p.GetValue(Rspamd) is not { } url || !RspamdOptions.TryParseUrl(url, out EndPoint endPoint, out string authority, out _)) return null;
+        return new RspamdOptions
+        {
+            EndPoint = endPoint,
+            Authority = authority,
+            Timeout = Value(p.GetValue(RspamdTimeout), RspamdTimeout),
+            Fail = p.GetValue(RspamdFail) == "tempfail" ? RspamdFailMode.Tempfail : RspamdFailMode.Accept,
         };
     }
 

@@ -39,6 +39,8 @@ public enum LogEvent
     DeliveryTrouble = 77,
     DeliveryOff = 78,
     DeliveryStarted = 79,
+    Rspamd = 100,
+    RspamdFailed = 101,
 }
 
 /// <summary>
@@ -195,6 +197,8 @@ public sealed class ServerLog : IDisposable
         LogEvent.DeliveryTrouble => "delivery-trouble"u8,
         LogEvent.DeliveryOff => "delivery-off"u8,
         LogEvent.DeliveryStarted => "delivery-start"u8,
+        LogEvent.Rspamd => "rspamd"u8,
+        LogEvent.RspamdFailed => "rspamd-failed"u8,
         _ => "event"u8,
     };
 

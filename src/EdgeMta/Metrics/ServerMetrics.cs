@@ -12,6 +12,7 @@ using System.Text;
 using EdgeMta.Metrics;
 using EdgeMta.Protocol;
 using EdgeMta.Server;
+using EdgeMta.Server.Rspamd;
 using EdgeMta.Spool;
 using EdgeMta.Transport;
 
@@ -49,6 +50,20 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         WriteMessages(w, server.Sessions);
         WriteSpool(w, server.SpoolCounters, server.MeasureSpoolUsage());
         WriteDelivery(w, server);
+        WriteRspamd(w, server);
+    }
+
+    // docs/SCREENING.md "Content check by rspamd": one count per message checked; absent without --rspamd.
+    private static void WriteRspamd(PrometheusTextWriter w, EdgeMtaServer server)
+    {
+        if (server.Rspamd is not { } r) return;
+        w.Family("edgemta_rspamd_total"u8, "counter"u8, "Messages rspamd gave a verdict on, by its action (other: a custom action, accepted)."u8);
+        for (int i = 0; i < RspamdCounters.ActionCount; i++) w.Sample("edgemta_rspamd_total"u8, "action"u8, RspamdCounters.ActionLabel(i), r.Actions(i));
+        w.Family("edgemta_rspamd_failures_total"u8, "counter"u8, "Checks with no verdict (then --rspamd-fail decides): connect, timeout, protocol (a bad reply), stopping."u8);
+        w.Sample("edgemta_rspamd_failures_total"u8, "reason"u8, "connect"u8, r.Failures("connect"u8));
+        w.Sample("edgemta_rspamd_failures_total"u8, "reason"u8, "timeout"u8, r.Failures("timeout"u8));
+        w.Sample("edgemta_rspamd_failures_total"u8, "reason"u8, "protocol"u8, r.Failures("protocol"u8));
+        w.Sample("edgemta_rspamd_failures_total"u8, "reason"u8, "stopping"u8, r.Failures("stopping"u8));
     }
 
     // docs/DELIVERY.md "Log lines": each counted event is one of those lines; zero without --relay.
