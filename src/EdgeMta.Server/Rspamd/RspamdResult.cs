@@ -10,7 +10,7 @@ using System.Text.Json;
 namespace EdgeMta.Server.Rspamd;
 
 /// <summary>rspamd's verdict on a message (its metric's action).</summary>
-internal enum RspamdAction : byte
+public enum RspamdAction : byte
 {
     NoAction,
     Greylist,
