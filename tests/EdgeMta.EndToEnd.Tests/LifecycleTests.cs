@@ -216,6 +216,13 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--hostname", "bad host")]          // audit finding: started, then faulted every connection
     [InlineData("--hostname", "mx\r\nInjected: 1")]
     [InlineData("--hostname", "a1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.example")] // 259 characters, over 255: every DATA faulted
+    [InlineData("--rspamd", "https://127.0.0.1:11333")] // docs/SCREENING.md: http:// only
+    [InlineData("--rspamd", "127.0.0.1:11333")]
+    [InlineData("--rspamd", "http://127.0.0.1")]
+    [InlineData("--rspamd", "http://127.0.0.1:11333/checkv2")]
+    [InlineData("--rspamd-timeout", "0")]
+    [InlineData("--rspamd-timeout", "5x")]
+    [InlineData("--rspamd-fail", "maybe")]
     public async Task ABadFlagExitsTwoWithOneLineOnStderr(string flag, string value)
     {
         string spool = Directory.CreateTempSubdirectory("edgemta-e2e-flags-").FullName;
