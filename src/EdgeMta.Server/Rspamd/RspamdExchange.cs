@@ -53,7 +53,7 @@ internal sealed class RspamdExchange : IOutboundHandler, IThreadPoolWorkItem
 
     public void WriteHead(ReadOnlySpan<byte> path, Envelope envelope, ReadOnlySpan<byte> queueId, ReadOnlySpan<byte> tlsVersion, ReadOnlySpan<byte> tlsCipher)
     {
-        _head = ArrayPool<byte>.Shared.Rent(RspamdRequest.MaxLength(envelope.RecipientCount, _client.Host.Length));
+        _head = ArrayPool<byte>.Shared.Rent(RspamdRequest.MaxLength(envelope, _client.Host.Length, path.Length, queueId.Length, tlsVersion.Length + tlsCipher.Length));
         _headLength = RspamdRequest.Write(_head, _client.Host, path, envelope, queueId, _body.Length, tlsVersion, tlsCipher);
     }
 

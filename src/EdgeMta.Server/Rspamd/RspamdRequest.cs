@@ -16,9 +16,15 @@ namespace EdgeMta.Server.Rspamd;
 
 internal static class RspamdRequest
 {
-    /// <summary>Room the head may take for an envelope with <paramref name="recipients"/> recipients: every
-    /// field at its protocol maximum (HELO 512, path 256 after RFC 5321 §4.5.3.1.3, queue id 64, address 64).</summary>
-    public static int MaxLength(int recipients, int hostLength) => 1024 + hostLength + 512 + 2 * 300 + recipients * (8 + 256 + 2);
+    /// <summary>Room the head of this request takes at most: the fixed text (under 200 octets, 512 kept), each
+    /// field name with its CRLF (under 16 octets, 16 kept), and the values as they are.</summary>
+    public static int MaxLength(Envelope envelope, int hostLength, int pathLength, int queueIdLength, int tlsLength)
+    {
+        int n = 512 + hostLength + pathLength + queueIdLength + tlsLength + 8 * 16
+            + envelope.ClientAddress.Length + envelope.HeloName.Length + envelope.ReversePath.Length + 2;
+        for (int i = 0; i < envelope.RecipientCount; i++) n += 16 + envelope.GetForwardPath(i).Length;
+        return n;
+    }
 
     public static int Write(Span<byte> dest, ReadOnlySpan<byte> host, ReadOnlySpan<byte> path, Envelope envelope, ReadOnlySpan<byte> queueId,
         long contentLength, ReadOnlySpan<byte> tlsVersion, ReadOnlySpan<byte> tlsCipher)
