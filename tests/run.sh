@@ -23,11 +23,18 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool check metr
 [ -f /usr/lib/python3/dist-packages/fusepy.py ] || need+=(python3-fusepy)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)  # a fake DNS blocklist zone on loopback (DnsblTests, UdpDnsResolverTests)
+command -v curl >/dev/null 2>&1 || need+=(curl)  # RspamdServer's GET /ping inside rspamd's namespace
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
   { apt-get update -qq && apt-get install -y -qq "${need[@]}"; } >/tmp/edgemta-apt.log 2>&1 \
+    || { echo "apt-get failed:"; tail -20 /tmp/edgemta-apt.log; }
+fi
+# rspamd, the content scanner RspamdTests runs (inside unshare -n), without its recommends (redis and more).
+if [ ! -x /usr/bin/rspamd ]; then
+  echo "installing rspamd"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rspamd; } >>/tmp/edgemta-apt.log 2>&1 \
     || { echo "apt-get failed:"; tail -20 /tmp/edgemta-apt.log; }
 fi
 

@@ -54,6 +54,9 @@ public enum CommitOutcome : byte
     Failed451,
     /// <summary>452 4.3.1.</summary>
     Full452,
+    /// <summary>The host's own reply, given to CompleteMessage (a content check's 550 5.7.1 or 451 4.7.1,
+    /// docs/SCREENING.md): the message was not stored.</summary>
+    Refused,
 }
 
 /// <summary>Where a session's messages go; one per connection, or shared if the implementation is thread-safe per session.</summary>

@@ -364,8 +364,9 @@ public sealed partial class SmtpSession
     /// stay far below what a host buffers for one send.</summary>
     public const int MaxCommandsPerPass = 64;
 
-    /// <summary>The host's durable write ended: 250 with the queue id → 7, or 451 / 452 → 3.</summary>
-    public SessionStatus CompleteMessage(CommitOutcome outcome, IBufferWriter<byte> output)
+    /// <summary>The host's durable write ended: 250 with the queue id → 7, or 451 / 452 → 3. With
+    /// <see cref="CommitOutcome.Refused"/>, <paramref name="refusal"/> is the whole reply (CRLF included) → 3.</summary>
+    public SessionStatus CompleteMessage(CommitOutcome outcome, IBufferWriter<byte> output, ReadOnlySpan<byte> refusal = default)
     {
         if (_phase != Phase.AwaitingCommit)
         {
@@ -386,6 +387,12 @@ public sealed partial class SmtpSession
             case CommitOutcome.Full452:
                 _state = SmtpState.Wait;
                 output.Write(Replies.StoreFull);
+                break;
+            // A content check refused it (docs/SCREENING.md): the host's reply. Like storage trouble it does not
+            // count toward the error limit: the client made no protocol mistake.
+            case CommitOutcome.Refused when !refusal.IsEmpty:
+                _state = SmtpState.Wait;
+                output.Write(refusal);
                 break;
             default:
                 _state = SmtpState.Wait;

@@ -81,6 +81,8 @@ public sealed class EdgeMtaServer : IAsyncDisposable
 
     /// <summary>The slow-client defence: stress state, its transitions, and the request timeouts.</summary>
     public ConnectionStress Stress => _context.Stress;
+    /// <summary>Checks by rspamd's action and failures by reason; null without --rspamd.</summary>
+    public EdgeMta.Server.Rspamd.RspamdCounters? Rspamd => _context.Rspamd?.Counters;
 
     /// <summary>Replies by code and accepted messages.</summary>
     public SessionCounters Sessions => _context.Counters;
@@ -169,6 +171,11 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         }
         var transport = new TransportServer(transportOptions, context);
         stress.Shorten = transport.ShortenRequestDeadlines; // stress begun: the clients already waiting get its timeout
+        if (options.Rspamd is { } rspamd)
+        {
+            // On the transport's own outbound connections, set before the first session can start (docs/SCREENING.md).
+            context.Rspamd = new EdgeMta.Server.Rspamd.RspamdClient(rspamd, transport.Connect, context.Clock);
+        }
         ControlServer? control = null;
         try
         {

@@ -84,4 +84,6 @@ public sealed record ServerOptions
     public Screening.DnsblOptions? Dnsbl { get; init; }
     /// <summary>The slow-client defence (docs/SCREENING.md "Slow clients"): minimum data rate and stress.</summary>
     public SlowClientOptions SlowClients { get; init; } = new();
+    /// <summary>The content check by rspamd (docs/SCREENING.md): null without --rspamd.</summary>
+    public EdgeMta.Server.Rspamd.RspamdOptions? Rspamd { get; init; }
 }

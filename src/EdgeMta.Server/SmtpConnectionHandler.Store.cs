@@ -45,16 +45,22 @@ internal sealed partial class SmtpConnectionHandler : IMessageStore
         }
         _message = message;
         _messageStartedAt = _context.Clock.GetTimestamp();
+        BeginBody();
         return StoreBeginResult.Started(message.QueueId);
     }
 
-    public void Append(ReadOnlySpan<byte> octets) => _message!.Append(octets);
+    public void Append(ReadOnlySpan<byte> octets)
+    {
+        if (_body is not null) _body.Append(octets); // --rspamd: kept until the verdict (SmtpConnectionHandler.Rspamd.cs)
+        else _message!.Append(octets);
+    }
 
     public void Abort() => AbortOpenMessage();
 
     private void AbortOpenMessage()
     {
         if (_message is null || Volatile.Read(ref _commitState) != Idle) return;
+        DropBody();
         _message.Abort();
         _message = null;
     }

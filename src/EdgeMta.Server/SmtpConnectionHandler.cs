@@ -156,6 +156,10 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         {
             return AfterVerdict(output);
         }
+        if (_awaitingContentCheck)
+        {
+            return AfterContentCheck(output); // --rspamd: the content check's verdict (SmtpConnectionHandler.Rspamd.cs)
+        }
         SessionStatus status = _session.CompleteMessage(_outcome, output);
         return After(status, output);
     }
@@ -241,7 +245,7 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
                 ArmRequestDeadline();
                 return HandlerStatus.Continue;
             case SessionStatus.AwaitingCommit:
-                return StartCommit(output);
+                return _body is null ? StartCommit(output) : StartCheck(output);
             case SessionStatus.StartTls:
                 // The 220 is in the output; the transport sends it, drops whatever input it still keeps,
                 // and runs the handshake. The session's own timeouts resume after OnTlsEstablished.

@@ -60,6 +60,8 @@ internal sealed class SmtpServerContext : IConnectionHandlerFactory
 
     /// <summary>The server is stopping (EdgeMtaServer.StopAsync, before the transport's stop).</summary>
     public void BeginStop() => _stopping.Cancel();
+    /// <summary>The content check (--rspamd); null without it. Set once, before the first connection.</summary>
+    public EdgeMta.Server.Rspamd.RspamdClient? Rspamd { get; set; }
 
     /// <summary>Handlers put in the pool so far (each one exactly once per connection it served).</summary>
     internal long HandlersPooled => Interlocked.Read(ref _pooled);

@@ -8,6 +8,7 @@ using EdgeMta.Protocol;
 using EdgeMta.Protocol.Data;
 using EdgeMta.Server;
 using EdgeMta.Server.Screening;
+using EdgeMta.Server.Rspamd;
 using EdgeMta.Spool;
 
 namespace EdgeMta;
@@ -100,6 +101,10 @@ internal sealed class ServeFlags
     public readonly Option<int> StressThreshold = new("--stress-threshold") { Description = "Stress when open connections exceed this % of --max-connections (ends 10 points lower; 100: never)", DefaultValueFactory = _ => Defaults.SlowClients.StressThresholdPercent };
     public readonly Option<int> StressTimeout = new("--stress-timeout") { Description = "Seconds for a command or the data timeout under stress", DefaultValueFactory = _ => (int)Defaults.SlowClients.StressTimeout.TotalSeconds };
     public readonly Option<int> StressErrorLimit = new("--stress-error-limit") { Description = "Errors that close a session under stress", DefaultValueFactory = _ => Defaults.SlowClients.StressErrorLimit };
+    // Content check by rspamd (docs/SCREENING.md).
+    public readonly Option<string> Rspamd = new("--rspamd") { Description = "Check every message with rspamd's /checkv2 at http://HOST:PORT before it is spooled" };
+    public readonly Option<TimeSpan?> RspamdTimeout = Duration("--rspamd-timeout", "Longest wait for rspamd's verdict on a message", "20s");
+    public readonly Option<string> RspamdFail = new("--rspamd-fail") { Description = "An rspamd error or timeout: accept (unscanned) or tempfail (451 4.7.1)", DefaultValueFactory = _ => "accept" };
 
     public ServeFlags()
     {
@@ -125,6 +130,7 @@ internal sealed class ServeFlags
         Positive(StressThreshold, 100);
         Positive(StressTimeout);
         Positive(StressErrorLimit);
+        RspamdFail.AcceptOnlyFromAmong("accept", "tempfail");
         GreetDelay.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -147,8 +153,17 @@ internal sealed class ServeFlags
             command.Options.Add(option);
         }
         AddDnsblTo(command);
+        foreach (Option option in (Option[])[Rspamd, RspamdTimeout, RspamdFail]) command.Options.Add(option);
         command.Validators.Add(r =>
         {
+            if (r.GetValue(Rspamd) is { } rspamdUrl && !RspamdOptions.TryParseUrl(rspamdUrl, out _, out _, out string rspamdError))
+            {
+                r.AddError($"--rspamd: {rspamdError}");
+            }
+            if (!HasErrors(r, RspamdTimeout) && Value(r.GetValue(RspamdTimeout), RspamdTimeout) <= TimeSpan.Zero)
+            {
+                r.AddError("--rspamd-timeout: must be longer than 0");
+            }
             bool cert = r.GetResult(TlsCert) is not null, key = r.GetResult(TlsKey) is not null;
             if (cert != key) r.AddError("--tls-cert and --tls-key go together");
             if (r.GetValue(RequireTls) && !cert) r.AddError("--require-tls needs a certificate: --tls-cert FILE --tls-key FILE");
@@ -238,6 +253,19 @@ internal sealed class ServeFlags
                 StressTimeout = TimeSpan.FromSeconds(p.GetValue(StressTimeout)),
                 StressErrorLimit = p.GetValue(StressErrorLimit),
             },
+            Rspamd = RspamdOptionsOf(p),
+        };
+    }
+
+    private RspamdOptions? RspamdOptionsOf(ParseResult p)
+    {
+        if (p.GetValue(Rspamd) is not { } url || !RspamdOptions.TryParseUrl(url, out EndPoint endPoint, out string authority, out _)) return null;
+        return new RspamdOptions
+        {
+            EndPoint = endPoint,
+            Authority = authority,
+            Timeout = Value(p.GetValue(RspamdTimeout), RspamdTimeout),
+            Fail = p.GetValue(RspamdFail) == "tempfail" ? RspamdFailMode.Tempfail : RspamdFailMode.Accept,
         };
     }
 

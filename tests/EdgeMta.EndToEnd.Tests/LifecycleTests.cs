@@ -247,6 +247,13 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--stress-threshold", "0")]
     [InlineData("--stress-timeout", "-10")]
     [InlineData("--stress-error-limit", "0")]
+    [InlineData("--rspamd", "https://127.0.0.1:11333")] // docs/SCREENING.md: http:// only
+    [InlineData("--rspamd", "127.0.0.1:11333")]
+    [InlineData("--rspamd", "http://127.0.0.1")]
+    [InlineData("--rspamd", "http://127.0.0.1:11333/checkv2")]
+    [InlineData("--rspamd-timeout", "0")]
+    [InlineData("--rspamd-timeout", "5x")]
+    [InlineData("--rspamd-fail", "maybe")]
     public async Task ABadFlagExitsTwoWithOneLineOnStderr(string flag, string value)
     {
         string spool = Directory.CreateTempSubdirectory("edgemta-e2e-flags-").FullName;

@@ -50,6 +50,8 @@ public enum LogEvent
     StressOn = 95,
     StressOff = 96,
     RequestTimeout = 97,
+    Rspamd = 100,
+    RspamdFailed = 101,
 }
 
 /// <summary>
@@ -217,6 +219,8 @@ public sealed class ServerLog : IDisposable
         LogEvent.StressOn => "stress-on"u8,
         LogEvent.StressOff => "stress-off"u8,
         LogEvent.RequestTimeout => "request-timeout"u8,
+        LogEvent.Rspamd => "rspamd"u8,
+        LogEvent.RspamdFailed => "rspamd-failed"u8,
         _ => "event"u8,
     };
 

@@ -12,6 +12,7 @@ using System.Text;
 using EdgeMta.Metrics;
 using EdgeMta.Protocol;
 using EdgeMta.Server;
+using EdgeMta.Server.Rspamd;
 using EdgeMta.Spool;
 using EdgeMta.Transport;
 
@@ -54,6 +55,7 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         WriteDnsbl(w, server.Blocklists);
         WriteRateLimited(w, server.RateLimited);
         WriteStress(w, server.Stress);
+        WriteRspamd(w, server);
     }
 
     // docs/SCREENING.md "Per-client rate limits": each count is one `rate-limited` log line.
@@ -75,6 +77,19 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         w.Family("edgemta_request_timeouts_total"u8, "counter"u8, "Sessions cut with 421 4.4.2: a command line not complete within its deadline (command), or message text too slow or stopped (data)."u8);
         w.Sample("edgemta_request_timeouts_total"u8, "phase"u8, "command"u8, stress.CommandTimeouts);
         w.Sample("edgemta_request_timeouts_total"u8, "phase"u8, "data"u8, stress.DataTimeouts);
+    }
+
+    // docs/SCREENING.md "Content check by rspamd": one count per message checked; absent without --rspamd.
+    private static void WriteRspamd(PrometheusTextWriter w, EdgeMtaServer server)
+    {
+        if (server.Rspamd is not { } r) return;
+        w.Family("edgemta_rspamd_total"u8, "counter"u8, "Messages rspamd gave a verdict on, by its action (other: a custom action, accepted)."u8);
+        for (int i = 0; i < RspamdCounters.ActionCount; i++) w.Sample("edgemta_rspamd_total"u8, "action"u8, RspamdCounters.ActionLabel(i), r.Actions(i));
+        w.Family("edgemta_rspamd_failures_total"u8, "counter"u8, "Checks with no verdict (then --rspamd-fail decides): connect, timeout, protocol (a bad reply), stopping."u8);
+        w.Sample("edgemta_rspamd_failures_total"u8, "reason"u8, "connect"u8, r.Failures("connect"u8));
+        w.Sample("edgemta_rspamd_failures_total"u8, "reason"u8, "timeout"u8, r.Failures("timeout"u8));
+        w.Sample("edgemta_rspamd_failures_total"u8, "reason"u8, "protocol"u8, r.Failures("protocol"u8));
+        w.Sample("edgemta_rspamd_failures_total"u8, "reason"u8, "stopping"u8, r.Failures("stopping"u8));
     }
 
     // docs/DELIVERY.md "Log lines": each counted event is one of those lines; zero without --relay.
