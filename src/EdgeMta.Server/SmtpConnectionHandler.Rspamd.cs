@@ -33,7 +33,7 @@ namespace EdgeMta.Server;
 internal sealed partial class SmtpConnectionHandler : IRspamdWaiter
 {
     private MessageBuffer? _body;
-    private RspamdOutcome? _verdict;
+    private RspamdOutcome? _contentVerdict;
     private bool _awaitingContentCheck;
 
     /// <summary>At the start of the data, with --rspamd: the octets are kept in memory until the verdict.</summary>
@@ -53,7 +53,7 @@ internal sealed partial class SmtpConnectionHandler : IRspamdWaiter
     private HandlerStatus StartCheck(IBufferWriter<byte> output)
     {
         if (_message is null || _body is null) return StartCommit(output);
-        RspamdOutcome verdict = _verdict ??= new RspamdOutcome();
+        RspamdOutcome verdict = _contentVerdict ??= new RspamdOutcome();
         verdict.Reset();
         _awaitingContentCheck = true;
         Volatile.Write(ref _commitState, Committing);
@@ -90,7 +90,7 @@ internal sealed partial class SmtpConnectionHandler : IRspamdWaiter
     {
         _awaitingContentCheck = false;
         LogVerdict();
-        RspamdOutcome v = _verdict!;
+        RspamdOutcome v = _contentVerdict!;
         Span<byte> reply = stackalloc byte[RspamdReplies.MaxReplyLength];
         int length = 0;
         ReadOnlySpan<byte> text = v.SmtpMessage.AsSpan(0, v.SmtpMessageLength);
@@ -133,7 +133,7 @@ internal sealed partial class SmtpConnectionHandler : IRspamdWaiter
             if (i == 0 && scanned)
             {
                 message.Append(chunk[..received]);
-                int n = RspamdReplies.WriteHeaders(fields, _verdict!.Action, _verdict.Score, _verdict.RequiredScore);
+                int n = RspamdReplies.WriteHeaders(fields, _contentVerdict!.Action, _contentVerdict.Score, _contentVerdict.RequiredScore);
                 message.Append(fields[..n]);
                 chunk = chunk[received..];
             }
@@ -152,7 +152,7 @@ internal sealed partial class SmtpConnectionHandler : IRspamdWaiter
     // One line per message: the verdict (`rspamd id=... action=... score=...`), or the failure and what it meant.
     private void LogVerdict()
     {
-        RspamdOutcome v = _verdict!;
+        RspamdOutcome v = _contentVerdict!;
         ReadOnlySpan<byte> id = _message is null ? default : _message.QueueId;
         if (v.Failure == RspamdFailure.None)
         {
