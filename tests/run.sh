@@ -22,6 +22,9 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool check metr
 # Debian's python3 (it drives libfuse 2.9), and fusermount3 to unmount it.
 [ -f /usr/lib/python3/dist-packages/fusepy.py ] || need+=(python3-fusepy)
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
+# HAProxy in front of edgemta's PROXY listeners (HaproxyTests, ScaleOutTests) and ip netns for the scale-out run.
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
+[ -x /usr/sbin/ip ] || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
