@@ -106,6 +106,21 @@ public sealed partial class BackgroundProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until <paramref name="done"/> holds for the stdout lines so far (<paramref name="what"/> names it
+    /// in the failure); fails the test past <paramref name="bound"/> or if the program exits first.</summary>
+    public async Task WaitUntilAsync(Func<string[], bool> done, string what, TimeSpan bound)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!done(Lines))
+        {
+            if (_process.HasExited || clock.Elapsed > bound)
+            {
+                Assert.Fail($"{Name}: waited for {what} ({(_process.HasExited ? "it exited" : $"for {bound.TotalSeconds} s")})\n{Transcript}");
+            }
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Waits (bounded) for the program to end by itself; fails the test past the bound.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan? bound = null)
     {
