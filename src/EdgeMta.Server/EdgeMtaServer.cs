@@ -120,8 +120,8 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         var transportOptions = new TransportOptions
         {
             MaxConnections = options.MaxConnections ?? ServerOptions.DefaultMaxConnections,
-            MaxConnectionsPerAddress = options.MaxConnectionsPerAddress,
-            ExemptLoopbackFromAddressLimit = true,
+            Gate = new Screening.ConnectionGate(options.MaxConnectionsPerAddress, options.ClientIpv6Prefix, options.TrustedNetworks),
+            ProxyTimeout = options.ProxyTimeout,
             DefaultIdleTimeout = session.CommandTimeout,
             Log = new TransportLogAdapter(log),
             TlsCertificate = tls?.Certificate,
@@ -129,7 +129,14 @@ public sealed class EdgeMtaServer : IAsyncDisposable
         };
         foreach (IPEndPoint endpoint in options.Listen) transportOptions.EndPoints.Add(endpoint);
         foreach (System.Net.Sockets.Socket socket in options.ListeningSockets) transportOptions.ListeningSockets.Add(socket);
-        if (transportOptions.EndPoints.Count == 0 && transportOptions.ListeningSockets.Count == 0)
+        foreach (IPEndPoint endpoint in options.ListenProxy) transportOptions.ProxyEndPoints.Add(endpoint);
+        foreach (IPNetwork network in options.ProxyTrusted) transportOptions.ProxyTrustedNetworks.Add(network);
+        if (options.ListenProxy.Count > 0 && options.ProxyTrusted.Count == 0)
+        {
+            // docs/SCREENING.md: no implicit trust-all (maddy 0.9.6 fixed exactly that). The host's flags say it first.
+            throw new ArgumentException("--listen-proxy needs --proxy-trusted.", nameof(options));
+        }
+        if (transportOptions.EndPoints.Count == 0 && transportOptions.ListeningSockets.Count == 0 && transportOptions.ProxyEndPoints.Count == 0)
         {
             transportOptions.EndPoints.Add(ServerOptions.DefaultListen);
         }

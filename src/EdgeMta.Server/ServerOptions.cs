@@ -43,8 +43,24 @@ public sealed record ServerOptions
     /// <summary>Null: <see cref="DefaultMaxConnections"/>, which the host lowers, without a warning, to what the
     /// open-file limit allows (docs/PROTOCOL.md "Command line"); a value given is lowered with a warning.</summary>
     public int? MaxConnections { get; init; }
-    /// <summary>Loopback clients are exempt, as Postfix exempts $mynetworks.</summary>
+    /// <summary>Per client (ClientIpv6Prefix for IPv6); <see cref="TrustedNetworks"/> are exempt, as Postfix
+    /// exempts $mynetworks.</summary>
     public int MaxConnectionsPerAddress { get; init; } = 50;
+
+    /// <summary>--listen-proxy: listeners whose connections begin with a PROXY header (docs/SCREENING.md).</summary>
+    public IReadOnlyList<IPEndPoint> ListenProxy { get; init; } = [];
+
+    /// <summary>--proxy-trusted: who may connect to a <see cref="ListenProxy"/> listener; required with it.</summary>
+    public IReadOnlyList<IPNetwork> ProxyTrusted { get; init; } = [];
+
+    /// <summary>--proxy-timeout: the PROXY header must be whole this long after accept.</summary>
+    public TimeSpan ProxyTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>--client-ipv6-prefix: IPv6 clients are counted per /N by every per-client limit (1..128).</summary>
+    public int ClientIpv6Prefix { get; init; } = 84;
+
+    /// <summary>--trusted-network: exempt from every per-client limit; loopback by default.</summary>
+    public EdgeMta.Policy.ClientNetworks TrustedNetworks { get; init; } = EdgeMta.Policy.ClientNetworks.Loopback;
 
     public string? TlsCertificateFile { get; init; }
     public string? TlsKeyFile { get; init; }

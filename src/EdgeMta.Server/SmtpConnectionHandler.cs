@@ -23,6 +23,7 @@
 // vanished after the dot); the handler then stays out of the pool until the commit completes, so the
 // writer's completion never touches a handler that already serves someone else.
 using System.Buffers;
+using System.Net;
 using System.Runtime.CompilerServices;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
@@ -47,6 +48,8 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
     private readonly byte[] _clientAddress = new byte[64];
     private ConnectionInfo _connection;
     private int _clientAddressLength;
+    private readonly byte[] _proxyAddress = new byte[64];
+    private int _proxyAddressLength;
     private TimeSpan _timeout;
     private ConfiguredValueTaskAwaitable<SpoolCommit>.ConfiguredValueTaskAwaiter _commit;
     private int _commitState;
@@ -71,6 +74,23 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
 
     private ReadOnlySpan<byte> ClientAddress => _clientAddress.AsSpan(0, _clientAddressLength);
 
+    private ReadOnlySpan<byte> ProxyAddress => _proxyAddress.AsSpan(0, _proxyAddressLength);
+
+    /// <summary>The address as text (IPv4-mapped IPv6 written as IPv4), with no allocation; 0 for none.</summary>
+    private static int FormatAddress(IPEndPoint? endPoint, byte[] into)
+    {
+        IPAddress? address = endPoint?.Address;
+        if (address is null)
+        {
+            return 0;
+        }
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+        return address.TryFormat(into, out int written) ? written : 0;
+    }
+
     public HandlerStatus OnOpened(ConnectionInfo info, IBufferWriter<byte> output)
     {
         _replies.Reset();
@@ -80,13 +100,17 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
         _messages = 0;
         _tls = false;
         _clientAddressLength = 0;
-        if (info.RemoteEndPoint?.Address is { } address && address.TryFormat(_clientAddress, out int written))
-        {
-            _clientAddressLength = written;
-        }
+        // docs/SCREENING.md: the client is the one a PROXY header named; the proxy appears only as proxy=.
+        _clientAddressLength = FormatAddress(info.ClientEndPoint, _clientAddress);
+        _proxyAddressLength = FormatAddress(info.ProxyEndPoint, _proxyAddress);
         if (_context.Log.Verbose)
         {
-            _context.Log.Begin(LogEvent.SessionOpened).Field("conn"u8, info.Id).Field("client"u8, ClientAddress).End();
+            ServerLog.LineWriter opened = _context.Log.Begin(LogEvent.SessionOpened).Field("conn"u8, info.Id).Field("client"u8, ClientAddress);
+            if (_proxyAddressLength > 0)
+            {
+                opened = opened.Field("proxy"u8, ProxyAddress);
+            }
+            opened.End();
         }
         SessionStatus status = _session.Start(new ClientInfo(ClientAddress), this, output, _context.Directory);
         if (_session.AwaitingGreeting)
@@ -153,13 +177,17 @@ internal sealed partial class SmtpConnectionHandler : IConnectionHandler, ISessi
 
     public void OnClosed()
     {
-        _context.Log.Begin(LogEvent.SessionClosed)
+        ServerLog.LineWriter closed = _context.Log.Begin(LogEvent.SessionClosed)
             .Field("conn"u8, _connection.Id)
             .Field("client"u8, ClientAddress)
             .Field("messages"u8, _messages)
             .Field("tls"u8, _tls ? 1 : 0)
-            .Field("ms"u8, (long)_context.Clock.GetElapsedTime(_openedAt).TotalMilliseconds)
-            .End();
+            .Field("ms"u8, (long)_context.Clock.GetElapsedTime(_openedAt).TotalMilliseconds);
+        if (_proxyAddressLength > 0)
+        {
+            closed = closed.Field("proxy"u8, ProxyAddress);
+        }
+        closed.End();
         AbortOpenMessage();
         if (Interlocked.CompareExchange(ref _commitState, ClosedWhileCommitting, Committing) == Committing)
         {

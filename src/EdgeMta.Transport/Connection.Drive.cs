@@ -66,6 +66,14 @@ internal sealed partial class Connection
                 BeginDrain();
                 continue;
             }
+            if (_awaitingProxy)
+            {
+                if (DriveProxyPhase(ref receivesLeft) is DriveResult result)
+                {
+                    return result;
+                }
+                continue;
+            }
             if (_writeMore)
             {
                 // All of the last chunk has left. Budgeted like receives: a stream whose sends complete at

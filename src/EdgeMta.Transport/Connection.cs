@@ -63,6 +63,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
     // Everything below belongs to whoever holds Running.
     private Socket? _socket;
     private IConnectionHandler? _handler;
+    private IPEndPoint? _peer;
     private IPAddress? _admittedAddress;
     private bool _admitted;
     private long _id;
@@ -104,28 +105,30 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
     internal long Deadline => Volatile.Read(ref _deadline);
 
     /// <summary>
-    /// Takes over an accepted socket. <paramref name="rejection"/> set: the factory writes the refusal
-    /// and the connection closes after sending it. Runs the greeting and the first receive inline.
+    /// Takes over an accepted socket. <paramref name="rejection"/> set (the global limit): the factory writes
+    /// the refusal and the connection closes after sending it. <paramref name="requireProxy"/>: the session opens
+    /// only after a PROXY header (Connection.Proxy.cs). Otherwise runs the greeting and the first receive inline.
     /// </summary>
-    public void Start(Socket socket, long id, IPAddress? admittedAddress, ConnectionRejection? rejection)
+    public void Start(Socket socket, long id, ConnectionRejection? rejection, bool requireProxy)
     {
         int generation = Claim(socket, id);
-        _admittedAddress = admittedAddress;
         _admitted = rejection is null;
+        _peer = socket.RemoteEndPoint as IPEndPoint;
 
         ConnectionTable.Mode mode = _server.Table.Register(this, generation, out _slot);
-        var info = new ConnectionInfo(this, generation, id, socket.RemoteEndPoint as IPEndPoint, socket.LocalEndPoint as IPEndPoint);
         try
         {
             if (rejection is ConnectionRejection reason)
             {
-                _server.Factory.WriteRejection(info, reason, _output);
-                _closeRequested = true;
+                Reject(NewInfo(generation, client: null), reason);
+            }
+            else if (requireProxy)
+            {
+                BeginProxyPhase();
             }
             else
             {
-                _handler = _server.Factory.Create();
-                Apply(_handler.OnOpened(info, _output));
+                OpenSession(client: null);
             }
         }
         catch (Exception exception)
@@ -133,6 +136,38 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
             Fault(exception);
         }
         Opened(mode);
+    }
+
+    /// <summary>The client is known (the socket peer, or the one a PROXY header named): admit it against the
+    /// host's IConnectionGate, then create the handler and let it greet. Throws what the handler throws.</summary>
+    private void OpenSession(IPEndPoint? client)
+    {
+        ConnectionInfo info = NewInfo((int)(Volatile.Read(ref _state) >> 32), client);
+        ConnectionRejection? rejection = _server.TryAdmitAddress(info.ClientEndPoint?.Address, out _admittedAddress);
+        if (rejection is ConnectionRejection reason)
+        {
+            Reject(info, reason);
+            return;
+        }
+        Interlocked.Increment(ref _server.Counters._accepted);
+        _handler = _server.Factory.Create();
+        Apply(_handler.OnOpened(info, _output));
+    }
+
+    private ConnectionInfo NewInfo(int generation, IPEndPoint? client) =>
+        new(this, generation, _id, _peer, _socket!.LocalEndPoint as IPEndPoint, client ?? _peer, client is null ? null : _peer);
+
+    private void Reject(ConnectionInfo info, ConnectionRejection reason)
+    {
+        if (_admitted)
+        {
+            // Refused by the gate after the global one let it in: rejected ones are not Open.
+            _admitted = false;
+            Interlocked.Decrement(ref _server.Counters._open);
+        }
+        Interlocked.Increment(ref _server.Counters._rejected);
+        _server.Factory.WriteRejection(info, reason, _output);
+        _closeRequested = true;
     }
 
     /// <summary>Takes the socket for a new generation; the caller holds Running from here on.</summary>
@@ -324,7 +359,11 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         }
         if ((signals & SignalTimer) != 0 && !_closed && _server.Clock.NowMs >= _deadline)
         {
-            if (_sendPending || _draining || _handshakePending)
+            if (ProxyTimedOut())
+            {
+                // closed: the header was not whole by ProxyTimeout (Connection.Proxy.cs)
+            }
+            else if (_sendPending || _draining || _handshakePending)
             {
                 // A client that stopped reading, a FIN that never came, or a TLS handshake that stalled.
                 Interlocked.Increment(ref _server.Counters._timedOut);
@@ -342,6 +381,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
     /// <summary>Gives everything back. The last thing done with this object for this generation.</summary>
     private void Release()
     {
+        ReportProxyClosed();
         IConnectionHandler? handler = _handler;
         _handler = null;
         if (handler is not null)
@@ -373,7 +413,8 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         _socket = null;
         _receivePending = _receiveZeroByte = _dataReady = _inputOffered = _sendPending = false;
         _paused = _resumeRequested = _closeRequested = _shutdownRequested = _shutdownDelivered = false;
-        _timedOut = _draining = _closed = false;
+        _timedOut = _draining = _closed = _awaitingProxy = false;
+        _peer = null;
         _deadline = long.MaxValue;
         bool admitted = _admitted;
         IPAddress? address = _admittedAddress;
@@ -385,7 +426,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         Interlocked.Exchange(ref _state, 0);
         if (admitted)
         {
-            _server.ReleaseAdmission(address);
+            _server.ReleaseAdmission(address); // the global count, and the address's if it was admitted
         }
         _server.Table.Unregister(slot);
         _server.ReturnConnection(this);

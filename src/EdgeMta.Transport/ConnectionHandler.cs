@@ -142,20 +142,31 @@ public readonly struct ConnectionInfo
     private readonly IConnectionControl? _connection;
     private readonly int _generation;
 
-    internal ConnectionInfo(IConnectionControl connection, int generation, long id, IPEndPoint? remote, IPEndPoint? local)
+    internal ConnectionInfo(IConnectionControl connection, int generation, long id, IPEndPoint? remote, IPEndPoint? local,
+        IPEndPoint? client = null, IPEndPoint? proxy = null)
     {
         _connection = connection;
         _generation = generation;
         Id = id;
         RemoteEndPoint = remote;
         LocalEndPoint = local;
+        ClientEndPoint = client ?? remote;
+        ProxyEndPoint = proxy;
     }
 
     /// <summary>A number unique within this server's lifetime, for logs and queue ids.</summary>
     public long Id { get; }
 
-    /// <summary>The client's address and port.</summary>
+    /// <summary>The socket peer's address and port (the proxy's, behind a PROXY listener).</summary>
     public IPEndPoint? RemoteEndPoint { get; }
+
+    /// <summary>The client: the one a PROXY header named, else the socket peer (also for a v2 LOCAL health
+    /// check). Every per-client decision, the log's client= and the Received: header use this
+    /// (docs/SCREENING.md, "PROXY protocol").</summary>
+    public IPEndPoint? ClientEndPoint { get; }
+
+    /// <summary>The proxy (the socket peer) when a PROXY header named the client; null otherwise.</summary>
+    public IPEndPoint? ProxyEndPoint { get; }
 
     /// <summary>The address and port the client connected to.</summary>
     public IPEndPoint? LocalEndPoint { get; }

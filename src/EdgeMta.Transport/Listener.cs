@@ -27,10 +27,14 @@ internal sealed class Listener
     private int _transientRun;
     private volatile bool _stopped;
 
-    public Listener(TransportServer server, IPEndPoint endPoint, int backlog, int initialBackoffMs)
+    public Listener(TransportServer server, IPEndPoint endPoint, int backlog, int initialBackoffMs, bool requireProxy = false)
         : this(server, Bind(endPoint, backlog), initialBackoffMs)
     {
+        RequiresProxy = requireProxy;
     }
+
+    /// <summary>Every connection must begin with a PROXY header (TransportOptions.ProxyEndPoints).</summary>
+    public bool RequiresProxy { get; }
 
     private Listener(TransportServer server, Socket listening, int initialBackoffMs)
     {
@@ -152,7 +156,7 @@ internal sealed class Listener
             _args.AcceptSocket = null;
             _backoffMs = _initialBackoffMs;
             _transientRun = 0;
-            _server.Admit(accepted);
+            _server.Admit(accepted, RequiresProxy);
             return !_stopped;
         }
         if (_stopped)

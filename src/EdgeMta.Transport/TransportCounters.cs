@@ -13,6 +13,8 @@ public sealed class TransportCounters
     internal long _inputOverflows;
     internal long _tlsEstablished;
     internal long _tlsFailed;
+    internal long _proxyAccepted;
+    internal long _proxyRejected;
 
     /// <summary>Admitted connections currently open (rejected ones are not counted).</summary>
     public long Open => Volatile.Read(ref _open);
@@ -37,4 +39,11 @@ public sealed class TransportCounters
 
     /// <summary>TLS handshakes that failed or timed out (each closed its connection).</summary>
     public long TlsFailed => Volatile.Read(ref _tlsFailed);
+
+    /// <summary>PROXY headers read whole on a proxy listener (LOCAL health checks included).</summary>
+    public long ProxyAccepted => Volatile.Read(ref _proxyAccepted);
+
+    /// <summary>Connections to a proxy listener closed before their session: untrusted peer, invalid or
+    /// over-long header, timeout, or the peer closing first.</summary>
+    public long ProxyRejected => Volatile.Read(ref _proxyRejected);
 }

@@ -1,6 +1,8 @@
 // The transport has no logger dependency: the host adapts this to its own (source-generated) logger.
 // Every method is called off the hot path (faults, accept trouble, stop), never per message.
+using System.Net;
 using System.Net.Sockets;
+using EdgeMta.Transport.Proxy;
 
 namespace EdgeMta.Transport;
 
@@ -18,6 +20,12 @@ public interface ITransportLog
 
     /// <summary>A bug in the transport itself was caught in a completion callback rather than kill the process.</summary>
     void InternalError(Exception exception);
+
+    /// <summary>A connection to a PROXY listener was closed before its session began, with no reply
+    /// (<paramref name="peer"/> is the socket's, the proxy's). The default reports nothing.</summary>
+    void ProxyRejected(IPEndPoint? peer, ProxyRejectReason reason)
+    {
+    }
 }
 
 /// <summary>Reports nothing.</summary>

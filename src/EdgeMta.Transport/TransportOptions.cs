@@ -18,18 +18,30 @@ public sealed class TransportOptions
     /// </summary>
     public IList<Socket> ListeningSockets { get; } = new List<Socket>();
 
+    /// <summary>
+    /// Listeners whose every connection must begin with a PROXY header, v1 or v2 (HAProxy's
+    /// doc/proxy-protocol.txt; docs/SCREENING.md, --listen-proxy): bound after <see cref="EndPoints"/> and
+    /// <see cref="ListeningSockets"/>. Plain listeners never look for a header (spec §5: no guessing).
+    /// </summary>
+    public IList<IPEndPoint> ProxyEndPoints { get; } = new List<IPEndPoint>();
+
+    /// <summary>Who may connect to a <see cref="ProxyEndPoints"/> listener (--proxy-trusted); any other peer is
+    /// closed at accept without a byte read (spec §5; maddy's trust-all default was a security fix, 0.9.6).</summary>
+    public IList<IPNetwork> ProxyTrustedNetworks { get; } = new List<IPNetwork>();
+
+    /// <summary>The PROXY header must be complete this long after accept; one deadline, not re-armed per byte
+    /// (Postfix's smtpd_upstream_proxy_timeout is 5 s; the spec asks for at least 3 s, a TCP retransmit).</summary>
+    public TimeSpan ProxyTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>listen(2) backlog.</summary>
     public int Backlog { get; set; } = 512;
 
     /// <summary>Connections admitted at once; one more is answered by the factory's rejection and closed. 0: no limit.</summary>
     public int MaxConnections { get; set; } = 10_000;
 
-    /// <summary>Connections admitted at once from one remote address. 0: no limit.</summary>
-    public int MaxConnectionsPerAddress { get; set; }
-
-    /// <summary>Loopback clients are not held to <see cref="MaxConnectionsPerAddress"/> (as Postfix exempts
-    /// $mynetworks): the local relay and load tests on the node itself open many connections from one address.</summary>
-    public bool ExemptLoopbackFromAddressLimit { get; set; }
+    /// <summary>Per-client admission once the client is known (after the PROXY header on a proxy listener):
+    /// the per-address limit and its exemptions live behind it, in the host. Null: every client is admitted.</summary>
+    public IConnectionGate? Gate { get; set; }
 
     /// <summary>Size of the buffer taken when data is ready to read (a power of two, at least 1 KiB).
     /// 16 KiB: loopback TCP reaches full speed at 16 KiB transfers (docs/PERF-NOTES.md).</summary>

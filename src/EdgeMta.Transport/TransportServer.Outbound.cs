@@ -7,7 +7,7 @@
 // as an accepted one, registered in the same table, so StopAsync reaches it (OnShutdown, then the close at
 // the deadline) and the sweep times it out.
 //
-// What it does not do: count outbound connections against MaxConnections or MaxConnectionsPerAddress (those
+// What it does not do: count outbound connections against MaxConnections or the IConnectionGate (those
 // limit what clients may take from us; the relay's own limits are --relay-concurrency, docs/DELIVERY.md), or
 // choose addresses: a DnsEndPoint is resolved by the socket layer, MX lookup is the caller's.
 //

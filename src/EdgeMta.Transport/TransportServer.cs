@@ -3,9 +3,10 @@
 // Contract: Start binds every endpoint and takes every pre-bound listening socket (or none: a failed bind
 // or a handed-over socket that is not a listening TCP socket closes all of them and throws);
 // BoundEndPoints then says where it listens, ports resolved (port 0). Each accepted socket is counted
-// against MaxConnections and MaxConnectionsPerAddress at accept; one over a limit is still given a
-// connection object so the factory's refusal (421 4.7.0 in SMTP) is sent and the socket closed
-// gracefully, without a handler. Outbound connections (TransportServer.Outbound.cs) share the table and the
+// against MaxConnections at accept, and put to the host's IConnectionGate once its client is known: at once
+// on a plain listener, after the PROXY header on a proxy listener (Connection.Proxy.cs), whose untrusted
+// peers are closed at accept. One over a limit is still given a connection object so the factory's refusal
+// (421 4.7.0 in SMTP) is sent and the socket closed gracefully, without a handler. Outbound connections (TransportServer.Outbound.cs) share the table and the
 // stop, not the limits. StopAsync stops accepting, asks every handler to finish (OnShutdown),
 // waits for them up to the deadline and then closes the rest. Nothing here throws at a client's
 // behaviour; only Start throws (a bind that fails).
@@ -23,9 +24,10 @@ public sealed partial class TransportServer : IAsyncDisposable
 {
     private readonly TransportOptions _options;
     private readonly ObjectPool<Connection> _connections;
-    private readonly Dictionary<IPAddress, int> _perAddress = new();
+    private readonly IConnectionGate? _gate;
     private readonly List<Listener> _listeners = new();
     private readonly IPEndPoint[] _bound;
+    private readonly IPNetwork[] _proxyTrusted;
     private long _nextId;
     private SslServerAuthenticationOptions? _tlsOptions;
     private Task? _stopping;
@@ -48,6 +50,9 @@ public sealed partial class TransportServer : IAsyncDisposable
         SendTimeoutMs = ToMilliseconds(options.SendTimeout);
         LingerTimeoutMs = ToMilliseconds(options.LingerTimeout);
         TlsHandshakeTimeoutMs = ToMilliseconds(options.TlsHandshakeTimeout);
+        ProxyTimeoutMs = ToMilliseconds(options.ProxyTimeout);
+        _gate = options.Gate;
+        _proxyTrusted = [.. options.ProxyTrustedNetworks];
         Clock = new TransportClock(options.TimeProvider ?? TimeProvider.System);
         if (options.TlsCertificate is { } certificate)
         {
@@ -56,11 +61,12 @@ public sealed partial class TransportServer : IAsyncDisposable
         Buffers = new PinnedBufferPool(4096, Math.Max(options.MaxInputBytes, options.MaxOutputBytes), options.MaxRetainedBuffersPerSize);
         _connections = new DefaultObjectPool<Connection>(new ConnectionPolicy(this), options.MaxRetainedConnections);
         Table = new ConnectionTable(options.TimerPeriod, options.Log, Clock);
-        _bound = new IPEndPoint[options.EndPoints.Count + options.ListeningSockets.Count];
+        _bound = new IPEndPoint[options.EndPoints.Count + options.ListeningSockets.Count + options.ProxyEndPoints.Count];
     }
 
     /// <summary>Where the server listens: <see cref="TransportOptions.EndPoints"/> in order, ports resolved,
-    /// then the local addresses of <see cref="TransportOptions.ListeningSockets"/>.</summary>
+    /// then the local addresses of <see cref="TransportOptions.ListeningSockets"/>, then
+    /// <see cref="TransportOptions.ProxyEndPoints"/>.</summary>
     public IReadOnlyList<IPEndPoint> BoundEndPoints => _bound;
 
     /// <summary>Connection counts for the host.</summary>
@@ -80,6 +86,7 @@ public sealed partial class TransportServer : IAsyncDisposable
     internal int SendTimeoutMs { get; }
     internal int LingerTimeoutMs { get; }
     internal int TlsHandshakeTimeoutMs { get; }
+    internal int ProxyTimeoutMs { get; }
     internal TransportClock Clock { get; }
 
     /// <summary>Null when no certificate is configured; shared, read-only, by every handshake that starts while
@@ -144,6 +151,13 @@ public sealed partial class TransportServer : IAsyncDisposable
                 _listeners.Add(listener);
                 _bound[_options.EndPoints.Count + i] = listener.BoundEndPoint;
             }
+            int proxyFirst = _options.EndPoints.Count + _options.ListeningSockets.Count;
+            for (int i = 0; i < _options.ProxyEndPoints.Count; i++)
+            {
+                var listener = new Listener(this, _options.ProxyEndPoints[i], _options.Backlog, ToMilliseconds(_options.AcceptBackoff), requireProxy: true);
+                _listeners.Add(listener);
+                _bound[proxyFirst + i] = listener.BoundEndPoint;
+            }
         }
         catch
         {
@@ -204,31 +218,23 @@ public sealed partial class TransportServer : IAsyncDisposable
     }
 
     /// <summary>Called by a listener for each accepted socket; never throws.</summary>
-    internal void Admit(Socket socket)
+    internal void Admit(Socket socket, bool requireProxy)
     {
         try
         {
             socket.NoDelay = true; // replies are batched by the transport already; Nagle would only delay them
-            IPAddress? address = (socket.RemoteEndPoint as IPEndPoint)?.Address;
-            if (address is not null && address.IsIPv4MappedToIPv6)
+            if (requireProxy && !IsTrustedProxy(socket.RemoteEndPoint as IPEndPoint))
             {
-                address = address.MapToIPv4();
+                // Spec §5 (HAProxy's doc/proxy-protocol.txt): only trusted proxies may use the protocol. Closed at
+                // accept, nothing read and nothing written (docs/SCREENING.md).
+                Interlocked.Increment(ref Counters._proxyRejected);
+                Log.ProxyRejected(socket.RemoteEndPoint as IPEndPoint, Proxy.ProxyRejectReason.Untrusted);
+                socket.Dispose();
+                return;
             }
-            if (address is not null && _options.ExemptLoopbackFromAddressLimit && IPAddress.IsLoopback(address))
-            {
-                address = null; // counted in the global limit only
-            }
-            ConnectionRejection? rejection = TryAdmit(address);
-            if (rejection is null)
-            {
-                Interlocked.Increment(ref Counters._accepted);
-            }
-            else
-            {
-                Interlocked.Increment(ref Counters._rejected);
-            }
+            ConnectionRejection? rejection = TryAdmitGlobal();
             Connection connection = _connections.Get();
-            connection.Start(socket, Interlocked.Increment(ref _nextId), rejection is null ? address : null, rejection);
+            connection.Start(socket, Interlocked.Increment(ref _nextId), rejection, requireProxy);
         }
         catch (Exception exception)
         {
@@ -237,9 +243,25 @@ public sealed partial class TransportServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Counts the connection in, or says which limit it is over. The per-address map is
-    /// touched once per connection, not per message.</summary>
-    private ConnectionRejection? TryAdmit(IPAddress? address)
+    private bool IsTrustedProxy(IPEndPoint? peer)
+    {
+        if (peer is null)
+        {
+            return false;
+        }
+        IPAddress address = peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address;
+        foreach (IPNetwork network in _proxyTrusted)
+        {
+            if (network.Contains(address))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Counts the connection against MaxConnections at accept, before anything is read.</summary>
+    private ConnectionRejection? TryAdmitGlobal()
     {
         long open = Interlocked.Increment(ref Counters._open);
         if (_options.MaxConnections > 0 && open > _options.MaxConnections)
@@ -247,41 +269,36 @@ public sealed partial class TransportServer : IAsyncDisposable
             Interlocked.Decrement(ref Counters._open);
             return ConnectionRejection.TooManyConnections;
         }
-        if (_options.MaxConnectionsPerAddress > 0 && address is not null)
-        {
-            lock (_perAddress)
-            {
-                _perAddress.TryGetValue(address, out int count);
-                if (count >= _options.MaxConnectionsPerAddress)
-                {
-                    Interlocked.Decrement(ref Counters._open);
-                    return ConnectionRejection.TooManyFromAddress;
-                }
-                _perAddress[address] = count + 1;
-            }
-        }
         return null;
+    }
+
+    /// <summary>Asks the gate about the client (the socket peer, or the one its PROXY header named) once it
+    /// is known; <paramref name="counted"/> is what ReleaseAdmission must give back to the gate.</summary>
+    internal ConnectionRejection? TryAdmitAddress(IPAddress? address, out IPAddress? counted)
+    {
+        counted = null;
+        if (_gate is null || address is null)
+        {
+            return null; // counted in the global limit only
+        }
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+        ConnectionRejection? rejection = _gate.TryAdmit(address);
+        if (rejection is null)
+        {
+            counted = address;
+        }
+        return rejection;
     }
 
     internal void ReleaseAdmission(IPAddress? address)
     {
         Interlocked.Decrement(ref Counters._open);
-        if (_options.MaxConnectionsPerAddress > 0 && address is not null)
+        if (address is not null)
         {
-            lock (_perAddress)
-            {
-                if (_perAddress.TryGetValue(address, out int count))
-                {
-                    if (count <= 1)
-                    {
-                        _perAddress.Remove(address);
-                    }
-                    else
-                    {
-                        _perAddress[address] = count - 1;
-                    }
-                }
-            }
+            _gate!.Release(address);
         }
     }
 

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using EdgeMta.Delivery;
+using EdgeMta.Policy;
 using EdgeMta.Protocol;
 using EdgeMta.Protocol.Data;
 using EdgeMta.Server;
@@ -65,6 +66,30 @@ internal sealed class ServeFlags
     public readonly Option<TimeSpan?> BounceLifetime = Duration("--bounce-lifetime", "The same for null-sender messages, dropped unbounced", "2d");
     public readonly Option<TimeSpan?> DelayWarning = Duration("--delay-warning", "One delay notice after this long (0: off)", "0");
     public readonly Option<bool> Verbose = new("--verbose") { Description = "Log every command and reply" };
+    // docs/SCREENING.md, "PROXY protocol" and "Per-client rate limits".
+    public readonly Option<IPEndPoint[]> ListenProxy = new("--listen-proxy")
+    {
+        Description = "A listener whose connections begin with a PROXY header (v1 or v2), ADDR:PORT; repeatable; needs --proxy-trusted",
+        CustomParser = r => ParseEndPoints(r, "--listen-proxy"),
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.OneOrMore,
+    };
+    public readonly Option<IPNetwork[]> ProxyTrusted = new("--proxy-trusted")
+    {
+        Description = "Who may connect to a --listen-proxy listener, CIDR; repeatable; anyone else is closed at accept",
+        CustomParser = r => ParseNetworks(r, "--proxy-trusted"),
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.OneOrMore,
+    };
+    public readonly Option<TimeSpan?> ProxyTimeout = Duration("--proxy-timeout", "The PROXY header must be whole this long after accept", "5s");
+    public readonly Option<int> ClientIpv6Prefix = new("--client-ipv6-prefix") { Description = "IPv6 clients are counted per /N by every per-client limit (1..128)", DefaultValueFactory = _ => Defaults.ClientIpv6Prefix };
+    public readonly Option<IPNetwork[]> TrustedNetwork = new("--trusted-network")
+    {
+        Description = "Exempt from every per-client limit, CIDR; repeatable (default: 127.0.0.0/8 and ::1)",
+        CustomParser = r => ParseNetworks(r, "--trusted-network"),
+        AllowMultipleArgumentsPerToken = false,
+        Arity = ArgumentArity.OneOrMore,
+    };
 
     public ServeFlags()
     {
@@ -82,6 +107,7 @@ internal sealed class ServeFlags
         Positive(RelayConcurrency);
         Positive(RelayRecipients);
         RelayTls.AcceptOnlyFromAmong("none", "may", "require", "verify");
+        Positive(ClientIpv6Prefix, 128);
         GreetDelay.CustomParser = r =>
         {
             string text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -96,7 +122,8 @@ internal sealed class ServeFlags
         foreach (Option option in (Option[])[Listen, Spool, HostName, Domain, Recipients, MaxMessageSize, MaxRecipients,
                      MaxConnections, MaxConnectionsPerIp, CommandTimeout, DataTimeout, Vrfy, Expn, LegacySend, BareNewline,
                      RefuseMail, TlsCert, TlsKey, RequireTls, GreetDelay, Sync, SpoolTimeout, Verbose, MetricsListen, Relay, RelayTls, RelayCa,
-                     RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning])
+                     RelayConcurrency, RelayRecipients, RetryMin, RetryMax, QueueLifetime, BounceLifetime, DelayWarning,
+                     ListenProxy, ProxyTrusted, ProxyTimeout, ClientIpv6Prefix, TrustedNetwork])
         {
             command.Options.Add(option);
         }
@@ -119,6 +146,15 @@ internal sealed class ServeFlags
                 r.AddError("--retry-min is longer than --retry-max");
             }
             if (r.GetValue(Recipients) is { Exists: false } file) r.AddError($"--recipients: no such file {file.FullName}");
+            // docs/SCREENING.md: no implicit trust-all for the PROXY header (spec §5; maddy's 0.9.6 security fix).
+            if (r.GetResult(ListenProxy) is not null && r.GetResult(ProxyTrusted) is null)
+            {
+                r.AddError("--listen-proxy needs --proxy-trusted CIDR: who may send the PROXY header");
+            }
+            if (!HasErrors(r, ProxyTimeout) && Value(r.GetValue(ProxyTimeout), ProxyTimeout) <= TimeSpan.Zero)
+            {
+                r.AddError("--proxy-timeout: must be longer than 0");
+            }
             if (r.GetValue(HostName) is { } host && !SmtpSessionOptions.IsValidHostName(host))
             {
                 r.AddError($"--hostname: '{host}' is not 1 to {SmtpSessionOptions.MaxHostNameLength} printable ASCII characters without spaces");
@@ -166,6 +202,11 @@ internal sealed class ServeFlags
             Verbose = p.GetValue(Verbose),
             MetricsListen = p.GetValue(MetricsListen),
             Delivery = DeliveryOptionsOf(p, p.GetValue(HostName) is { Length: > 0 } name ? name : Defaults.Session.HostName),
+            ListenProxy = p.GetValue(ListenProxy) ?? [],
+            ProxyTrusted = p.GetValue(ProxyTrusted) ?? [],
+            ProxyTimeout = Value(p.GetValue(ProxyTimeout), ProxyTimeout),
+            ClientIpv6Prefix = p.GetValue(ClientIpv6Prefix),
+            TrustedNetworks = p.GetValue(TrustedNetwork) is { Length: > 0 } trusted ? new ClientNetworks(trusted) : Defaults.TrustedNetworks,
         };
     }
 
@@ -271,6 +312,23 @@ internal sealed class ServeFlags
             endpoints[i] = endpoint;
         }
         return endpoints;
+    }
+
+    // CIDR blocks (or bare addresses) as ClientNetworks parses them: a block with host bits set is refused.
+    private static IPNetwork[] ParseNetworks(ArgumentResult result, string flag)
+    {
+        var networks = new IPNetwork[result.Tokens.Count];
+        for (int i = 0; i < networks.Length; i++)
+        {
+            string text = result.Tokens[i].Value;
+            if (!ClientNetworks.TryParseNetwork(text, out IPNetwork? network))
+            {
+                result.AddError($"{flag}: '{text}' is not a network, CIDR (e.g. 192.0.2.0/24 or 2001:db8::/32)");
+                return [];
+            }
+            networks[i] = network.Value;
+        }
+        return networks;
     }
 
     // IPEndPoint.TryParse accepts a bare address with port 0; the contract wants the port spelled out.

@@ -216,6 +216,15 @@ public sealed class LifecycleTests(ITestOutputHelper output)
     [InlineData("--hostname", "bad host")]          // audit finding: started, then faulted every connection
     [InlineData("--hostname", "mx\r\nInjected: 1")]
     [InlineData("--hostname", "a1234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.example")] // 259 characters, over 255: every DATA faulted
+    [InlineData("--listen-proxy", "127.0.0.1:0")]    // docs/SCREENING.md: --proxy-trusted is required with it
+    [InlineData("--listen-proxy", "nowhere")]
+    [InlineData("--proxy-trusted", "192.0.2.1/24")]  // host bits set: an operator's typo
+    [InlineData("--proxy-trusted", "not-a-network")]
+    [InlineData("--proxy-timeout", "5x")]
+    [InlineData("--proxy-timeout", "0")]
+    [InlineData("--client-ipv6-prefix", "0")]
+    [InlineData("--client-ipv6-prefix", "129")]
+    [InlineData("--trusted-network", "::1/129")]
     public async Task ABadFlagExitsTwoWithOneLineOnStderr(string flag, string value)
     {
         string spool = Directory.CreateTempSubdirectory("edgemta-e2e-flags-").FullName;

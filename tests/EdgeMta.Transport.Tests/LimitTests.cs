@@ -32,7 +32,8 @@ public sealed class LimitTests
     [Fact]
     public async Task ConnectionOverThePerAddressLimitIsRejectedWhileOtherAddressesAreServed()
     {
-        await using var server = new TestServer(() => new EchoLineHandler(), o => o.MaxConnectionsPerAddress = 1);
+        var gate = new CountingGate(1);
+        await using var server = new TestServer(() => new EchoLineHandler(), o => o.Gate = gate);
         using TestClient first = await server.ConnectAsync(IPAddress.Loopback);
         await first.ReadUntilAsync("hello\r\n");
         using (TestClient second = await server.ConnectAsync(IPAddress.Loopback))
@@ -49,5 +50,6 @@ public sealed class LimitTests
         Assert.True(await Bounded.UntilAsync(() => server.Server.Counters.Open == 1));
         using TestClient again = await server.ConnectAsync(IPAddress.Loopback);
         Assert.Equal("hello\r\n", await again.ReadUntilAsync("\r\n"));
+        Assert.Equal(1, gate.OpenFrom(IPAddress.Loopback)); // the refused one was never counted, the closed one given back
     }
 }

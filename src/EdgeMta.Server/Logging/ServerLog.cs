@@ -39,6 +39,7 @@ public enum LogEvent
     DeliveryTrouble = 77,
     DeliveryOff = 78,
     DeliveryStarted = 79,
+    ProxyRejected = 80,
 }
 
 /// <summary>
@@ -195,6 +196,7 @@ public sealed class ServerLog : IDisposable
         LogEvent.DeliveryTrouble => "delivery-trouble"u8,
         LogEvent.DeliveryOff => "delivery-off"u8,
         LogEvent.DeliveryStarted => "delivery-start"u8,
+        LogEvent.ProxyRejected => "proxy-rejected"u8,
         _ => "event"u8,
     };
 

@@ -49,6 +49,7 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         WriteMessages(w, server.Sessions);
         WriteSpool(w, server.SpoolCounters, server.MeasureSpoolUsage());
         WriteDelivery(w, server);
+        WriteProxy(w, t);
     }
 
     // docs/DELIVERY.md "Log lines": each counted event is one of those lines; zero without --relay.
@@ -147,5 +148,13 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
             });
         }
         return labels;
+    }
+
+    // docs/SCREENING.md "PROXY protocol": each rejection is also one proxy-rejected log line with its reason.
+    private static void WriteProxy(PrometheusTextWriter w, TransportCounters t)
+    {
+        w.Family("edgemta_proxy_headers_total"u8, "counter"u8, "Connections to --listen-proxy listeners: accepted (a whole PROXY header, LOCAL included), or rejected (untrusted peer, invalid or over-long header, timeout, closed first; no reply)."u8);
+        w.Sample("edgemta_proxy_headers_total"u8, "result"u8, "accepted"u8, t.ProxyAccepted);
+        w.Sample("edgemta_proxy_headers_total"u8, "result"u8, "rejected"u8, t.ProxyRejected);
     }
 }
