@@ -108,14 +108,18 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
 
             string stop = Path.Combine(work, "stop");
             await using BackgroundProcess client = BackgroundProcess.Start(output, "client",
-                [Python, Script("client.py"), "192.0.2.1", "25", stop, "400", "4"], NetworkNamespaces.Exec(cli));
+                [Python, Script("client.py"), "192.0.2.1", "25", stop, "2000", "4"], NetworkNamespaces.Exec(cli));
 
             // Round robin: both nodes take mail before one stops.
             await client.WaitForLinesAsync(IsAck, Batch, TimeSpan.FromSeconds(30));
             await node1.WaitForLinesAsync($"client={Client}");
             await node2.WaitForLinesAsync($"client={Client}");
-            int exit = await node1.StopAsync();
+            int acksAtSignal = Acks(client).Count;
+            var stopping = System.Diagnostics.Stopwatch.StartNew();
+            node1.Signal(EdgeMtaProcess.SIGTERM);
+            int exit = await node1.WaitForExitAsync(EdgeMtaProcess.StopTimeout);
             Assert.True(exit == 0, $"node 1 exit {exit} after SIGTERM\n{node1.Log}");
+            long stopMs = stopping.ElapsedMilliseconds;
             int acksAtStop = Acks(client).Count;
             // HAProxy's checks find it gone (`fall 2` at 500 ms); meanwhile a refused connect is redispatched.
             await haproxy.WaitForServerAsync("mx-back", "n1", "DOWN", "L4CON");
@@ -149,7 +153,8 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
                 string[] accepted = node.LinesWith("message-accepted");
                 Assert.NotEmpty(accepted);
                 Assert.All(accepted, l => Assert.Contains($" client={Client} ", l));
-                Assert.NotEmpty(node.LinesWith($"client={Client} proxy={proxy}"));
+                Assert.Contains(node.LinesWith("session-close"), l => l.Contains($" client={Client} ", StringComparison.Ordinal)
+                    && l.Contains($" proxy={proxy}", StringComparison.Ordinal));
                 Assert.Empty(node.LinesWith("proxy-rejected"));
             }
 
@@ -162,8 +167,8 @@ public sealed class ScaleOutTests(ITestOutputHelper output)
             Assert.Contains(arrived, e => e.GetProperty("peer").GetString() == "203.0.113.5");
 
             int refused = client.Lines.Length - acks.Count;
-            output.WriteLine($"=== scale-out: {client.Lines.Length} messages sent, {acks.Count} acknowledged ({acksAtStop} before node 1 " +
-                             $"stopped), {refused} not acknowledged; spools: node 1 {spool1.Count} " +
+            output.WriteLine($"=== scale-out: {client.Lines.Length} messages sent, {acks.Count} acknowledged ({acksAtSignal} before node 1 " +
+                             $"got SIGTERM, {acksAtStop} when it had exited {stopMs} ms later), {refused} not acknowledged; spools: node 1 {spool1.Count} " +
                              $"({spool1.Values.Count(m => m.State != "done")} not yet relayed), node 2 {spool2.Count}; " +
                              $"hop received {arrived.Count} ({arrivedIds.Count} distinct)");
             foreach ((string name, EdgeMtaProcess node) in new[] { ("node 1", node1), ("node 2", node2) })
