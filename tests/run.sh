@@ -24,6 +24,9 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)  # promtool check metr
 command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)  # a fake DNS blocklist zone on loopback (DnsblTests, UdpDnsResolverTests)
 command -v curl >/dev/null 2>&1 || need+=(curl)  # RspamdServer's GET /ping inside rspamd's namespace
+# HAProxy in front of edgemta's PROXY listeners (HaproxyTests, ScaleOutTests) and ip netns for the scale-out run.
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
+[ -x /usr/sbin/ip ] || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
