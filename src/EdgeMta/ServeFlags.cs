@@ -7,8 +7,8 @@ using EdgeMta.Policy;
 using EdgeMta.Protocol;
 using EdgeMta.Protocol.Data;
 using EdgeMta.Server;
-using EdgeMta.Server.Screening;
 using EdgeMta.Server.Rspamd;
+using EdgeMta.Server.Screening;
 using EdgeMta.Spool;
 
 namespace EdgeMta;
