@@ -230,4 +230,47 @@ public sealed partial class SmtpSession
         last = marker.Length == 5 && marker[0] == (byte)' ' && System.Text.Ascii.EqualsIgnoreCase(marker[1..], "LAST"u8);
         return last ? BdatSyntax.Valid : BdatSyntax.BadMarker;
     }
+
+    /// <summary>The host's durable write ended: 250 with the queue id → 7, or 451 / 452 → 3. With
+    /// <see cref="CommitOutcome.Refused"/>, <paramref name="refusal"/> is the whole reply (CRLF included) → 3.</summary>
+    public SessionStatus CompleteMessage(CommitOutcome outcome, IBufferWriter<byte> output, ReadOnlySpan<byte> refusal = default)
+    {
+        if (_phase != Phase.AwaitingCommit)
+        {
+            throw new InvalidOperationException("CompleteMessage without AwaitingCommit");
+        }
+        _phase = Phase.Commands;
+        _storeOpen = false;
+        EndTransaction();
+        switch (outcome)
+        {
+            case CommitOutcome.Committed:
+                output.Write(Replies.QueuedAsPrefix);
+                output.Write(_queueId.AsSpan(0, _queueIdLength));
+                output.Write(Replies.Crlf);
+                _state = SmtpState.ReadyToDeliver;
+                break;
+            // Storage trouble is the server's, not a client mistake: it does not count toward the error limit.
+            case CommitOutcome.Full452:
+                _state = SmtpState.Wait;
+                output.Write(Replies.StoreFull);
+                break;
+            // A content check refused it (docs/SCREENING.md): the host's reply. Like storage trouble it does not
+            // count toward the error limit: the client made no protocol mistake.
+            case CommitOutcome.Refused when !refusal.IsEmpty:
+                _state = SmtpState.Wait;
+                output.Write(refusal);
+                break;
+            default:
+                _state = SmtpState.Wait;
+                output.Write(Replies.StoreFailed);
+                break;
+        }
+        if (_shuttingDown && !_quitPipelined)
+        {
+            output.Write(_prepared.ShuttingDown);
+            return Close();
+        }
+        return SessionStatus.Continue; // a pipelined QUIT, offered next, gets its 221 (EndsForShutdown)
+    }
 }

@@ -15,46 +15,6 @@ using EdgeMta.Protocol.Data;
 
 namespace EdgeMta.Protocol;
 
-/// <summary>What the host does after a call.</summary>
-public enum SessionStatus : byte
-{
-    /// <summary>Read more input and call Process again.</summary>
-    Continue,
-    /// <summary>Commit the message to the store durably, then call CompleteMessage.</summary>
-    AwaitingCommit,
-    /// <summary>Send the output (220), then start the TLS handshake; then call OnTlsEstablished.</summary>
-    StartTls,
-    /// <summary>Send the output, then close the connection.</summary>
-    Close,
-    /// <summary>Send the output, then wait for the screening's verdict without reading (SessionScreening.cs);
-    /// then offer the same input again.</summary>
-    AwaitingVerdict,
-}
-
-/// <summary>Why a session closed on the client's behaviour alone, before any policy was asked: the host logs
-/// and counts these with the other screening decisions (docs/SCREENING.md "Early talkers").</summary>
-public enum ScreenedOut : byte
-{
-    /// <summary>Not screened out (the session goes on, or closed for another reason).</summary>
-    None,
-    /// <summary>It sent bytes before the final greeting line while --greet-delay ran: 554 5.5.0.</summary>
-    EarlyTalker,
-    /// <summary>Its first words were a web or proxy request (CONNECT, GET, POST, Host:): 221 2.7.0.</summary>
-    NonSmtp,
-}
-
-/// <summary>What the host knows about the client when it connects.</summary>
-public readonly ref struct ClientInfo
-{
-    public ClientInfo(ReadOnlySpan<byte> address)
-    {
-        Address = address;
-    }
-
-    /// <summary>The client's IP address as ASCII text ("192.0.2.1", "2001:db8::1").</summary>
-    public ReadOnlySpan<byte> Address { get; }
-}
-
 /// <summary>One SMTP session; pooled per connection by the server (Reset for reuse).</summary>
 public sealed partial class SmtpSession
 {
@@ -363,49 +323,6 @@ public sealed partial class SmtpSession
     /// <summary>Commands one Process call answers at most: 64 of the longest reply (HELP, EHLO: under 1 KiB)
     /// stay far below what a host buffers for one send.</summary>
     public const int MaxCommandsPerPass = 64;
-
-    /// <summary>The host's durable write ended: 250 with the queue id → 7, or 451 / 452 → 3. With
-    /// <see cref="CommitOutcome.Refused"/>, <paramref name="refusal"/> is the whole reply (CRLF included) → 3.</summary>
-    public SessionStatus CompleteMessage(CommitOutcome outcome, IBufferWriter<byte> output, ReadOnlySpan<byte> refusal = default)
-    {
-        if (_phase != Phase.AwaitingCommit)
-        {
-            throw new InvalidOperationException("CompleteMessage without AwaitingCommit");
-        }
-        _phase = Phase.Commands;
-        _storeOpen = false;
-        EndTransaction();
-        switch (outcome)
-        {
-            case CommitOutcome.Committed:
-                output.Write(Replies.QueuedAsPrefix);
-                output.Write(_queueId.AsSpan(0, _queueIdLength));
-                output.Write(Replies.Crlf);
-                _state = SmtpState.ReadyToDeliver;
-                break;
-            // Storage trouble is the server's, not a client mistake: it does not count toward the error limit.
-            case CommitOutcome.Full452:
-                _state = SmtpState.Wait;
-                output.Write(Replies.StoreFull);
-                break;
-            // A content check refused it (docs/SCREENING.md): the host's reply. Like storage trouble it does not
-            // count toward the error limit: the client made no protocol mistake.
-            case CommitOutcome.Refused when !refusal.IsEmpty:
-                _state = SmtpState.Wait;
-                output.Write(refusal);
-                break;
-            default:
-                _state = SmtpState.Wait;
-                output.Write(Replies.StoreFailed);
-                break;
-        }
-        if (_shuttingDown && !_quitPipelined)
-        {
-            output.Write(_prepared.ShuttingDown);
-            return Close();
-        }
-        return SessionStatus.Continue; // a pipelined QUIT, offered next, gets its 221 (EndsForShutdown)
-    }
 
     private SessionStatus Close()
     {
