@@ -22,12 +22,15 @@ public sealed record LoadOptions
     public string To { get; init; } = "sink@example.com";
     public string? ReportDir { get; init; }
     public bool Quiet { get; init; }
+    /// <summary>A PROXY header (v1 or v2) first on every connection, for a --listen-proxy listener.</summary>
+    public ProxyVersion Proxy { get; init; }
 
     public long MessageLimit => Messages ?? (Duration is null ? 1000 : long.MaxValue);
 
     public string DescribeConnections() =>
         (PerMessageConnections ? "one connection per message" : "connections reused")
-        + (Pipelining ? ", PIPELINING" : ", no pipelining");
+        + (Pipelining ? ", PIPELINING" : ", no pipelining")
+        + (Proxy switch { ProxyVersion.V1 => ", PROXY v1", ProxyVersion.V2 => ", PROXY v2", _ => "" });
 
     public static bool TryParseEndPoint(string text, out IPEndPoint? endPoint)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
 
 namespace EdgeMta.LoadTests;
@@ -23,6 +24,7 @@ public sealed class LoadSession
     int _start, _end;
     Socket? _socket;
     long _waitingSince;      // Stopwatch timestamp while a socket operation is pending, else 0
+    static long s_connections;   // numbers connections across sessions: each gets its own PROXY client
     volatile bool _timedOut;
 
     public LoadSession(LoadRun run, LoadOptions options, MessageBody body, RunMetrics metrics)
@@ -126,6 +128,13 @@ public sealed class LoadSession
         try
         {
             await socket.ConnectAsync(_options.Target).ConfigureAwait(false);
+            if (_options.Proxy != ProxyVersion.None)
+            {
+                // The header goes before the greeting is read, as HAProxy sends it (doc/proxy-protocol.txt §2).
+                IPEndPoint source = ProxyPreamble.SourceFor(Interlocked.Increment(ref s_connections) - 1, _options.Target);
+                int n = ProxyPreamble.Write(_options.Proxy, source, _options.Target, _send);
+                await SendAllAsync(socket, _send.AsMemory(0, n)).ConfigureAwait(false);
+            }
             return true;
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)

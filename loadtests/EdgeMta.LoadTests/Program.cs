@@ -41,12 +41,13 @@ var slowClients = new Option<int>("--slow-clients") { Description = "first open 
 var slowInterval = new Option<string>("--slow-interval") { Description = "time between a slow client's bytes", DefaultValueFactory = _ => "20s" };
 var slowSettle = new Option<string>("--slow-settle") { Description = "wait this long after the slow clients connected before the real clients start", DefaultValueFactory = _ => "0s" };
 var slowSources = new Option<int>("--slow-sources") { Description = "spread slow clients over 127.0.0.2 and up, this many addresses (loopback targets)", DefaultValueFactory = _ => 16 };
+var proxy = new Option<string?>("--proxy") { Description = "v1|v2: send a PROXY header first on every connection (client 203.0.113.x, a new one per connection)" };
 
 var root = new RootCommand("edgemta-load: SMTP load generator with scenarios, per-step latency and reply-code checks")
 {
     target, sessions, messages, duration, rate, ramp, burst, size, sizeMix, perMessage, pipelining, reportDir,
     scenario, listScenarios, timeout, interval, from, to, helo, quiet, csvSummary, threadPool,
-    slowClients, slowInterval, slowSources, slowSettle,
+    slowClients, slowInterval, slowSources, slowSettle, proxy,
 };
 
 root.SetAction(async (parse, cancel) =>
@@ -114,6 +115,15 @@ root.SetAction(async (parse, cancel) =>
     if (parse.GetValue(slowSources) is < 1 or > 250) Fail("--slow-sources: 1 to 250");
     if (!Durations.TryParse(parse.GetValue(slowSettle)!, out TimeSpan settle) || settle < TimeSpan.Zero) Fail("--slow-settle: expected e.g. 15s");
 
+    ProxyVersion proxyVersion = parse.GetValue(proxy) switch
+    {
+        null => ProxyVersion.None,
+        "v1" => ProxyVersion.V1,
+        "v2" => ProxyVersion.V2,
+        string other => FailProxy($"--proxy '{other}': expected v1 or v2"),
+    };
+    ProxyVersion FailProxy(string e) { Fail(e); return ProxyVersion.None; }
+
     if (error is not null)
     {
         Console.Error.WriteLine("edgemta-load: " + error);
@@ -138,6 +148,7 @@ root.SetAction(async (parse, cancel) =>
         Helo = parse.GetValue(helo)!,
         ReportDir = parse.GetValue(reportDir),
         Quiet = parse.GetValue(quiet) || parse.GetValue(csvSummary),
+        Proxy = proxyVersion,
     };
 
     // The slow clients take their slots first and keep trickling while the real clients run (docs/SCREENING.md).
