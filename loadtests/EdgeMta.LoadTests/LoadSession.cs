@@ -24,7 +24,7 @@ public sealed class LoadSession
     int _start, _end;
     Socket? _socket;
     long _waitingSince;      // Stopwatch timestamp while a socket operation is pending, else 0
-    static long s_connections;   // numbers connections across sessions: each gets its own PROXY client
+    static long _connections;   // numbers connections across sessions: each gets its own PROXY client
     volatile bool _timedOut;
 
     public LoadSession(LoadRun run, LoadOptions options, MessageBody body, RunMetrics metrics)
@@ -131,7 +131,7 @@ public sealed class LoadSession
             if (_options.Proxy != ProxyVersion.None)
             {
                 // The header goes before the greeting is read, as HAProxy sends it (doc/proxy-protocol.txt §2).
-                IPEndPoint source = ProxyPreamble.SourceFor(Interlocked.Increment(ref s_connections) - 1, _options.Target);
+                IPEndPoint source = ProxyPreamble.SourceFor(Interlocked.Increment(ref _connections) - 1, _options.Target);
                 int n = ProxyPreamble.Write(_options.Proxy, source, _options.Target, _send);
                 await SendAllAsync(socket, _send.AsMemory(0, n)).ConfigureAwait(false);
             }
