@@ -15,7 +15,6 @@ namespace EdgeMta.EndToEnd.Tests.Harness;
 public sealed partial class BackgroundProcess : IAsyncDisposable
 {
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
-    private const int SIGTERM = 15;
 
     private readonly Process _process;
     private readonly ITestOutputHelper _output;
@@ -142,16 +141,7 @@ public sealed partial class BackgroundProcess : IAsyncDisposable
         _disposed = true;
         try
         {
-            if (!_process.HasExited) _ = Kill(_process.Id, SIGTERM);
-            try
-            {
-                await _process.WaitForExitAsync().WaitAsync(Bound);
-            }
-            catch (TimeoutException)
-            {
-                try { _process.Kill(); } catch (InvalidOperationException) { }
-                await _process.WaitForExitAsync().WaitAsync(Bound);
-            }
+            await ProcessStop.TermThenKillAsync(_process, Bound);
             try { _output.WriteLine($"--- {Name} (pid {_process.Id})\n{Transcript}"); } catch (InvalidOperationException) { }
         }
         finally
@@ -159,7 +149,4 @@ public sealed partial class BackgroundProcess : IAsyncDisposable
             _process.Dispose();
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int signal);
 }

@@ -33,7 +33,6 @@ public sealed record HaproxyServerStat(string Backend, string Server, string Sta
 public sealed partial class HaproxyProcess : IAsyncDisposable
 {
     public const string Binary = "/usr/sbin/haproxy";
-    private const int SIGTERM = 15;
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
     private readonly Process _process;
@@ -230,16 +229,9 @@ public sealed partial class HaproxyProcess : IAsyncDisposable
         _disposed = true;
         try
         {
-            if (!_process.HasExited) _ = Kill(_process.Id, SIGTERM);
-            try
-            {
-                await _process.WaitForExitAsync().WaitAsync(Bound);
-            }
-            catch (TimeoutException)
+            if (await ProcessStop.TermThenKillAsync(_process, Bound))
             {
                 lock (_log) _log.AppendLine($"harness| HAProxy did not exit within {Bound.TotalSeconds} s of SIGTERM; killed");
-                try { _process.Kill(); } catch (InvalidOperationException) { }
-                await _process.WaitForExitAsync().WaitAsync(Bound);
             }
             try { _output.WriteLine($"--- HAProxy (pid {_process.Id})\n{Configuration}\n{Log}"); } catch (InvalidOperationException) { }
         }
@@ -249,7 +241,4 @@ public sealed partial class HaproxyProcess : IAsyncDisposable
             try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int signal);
 }
