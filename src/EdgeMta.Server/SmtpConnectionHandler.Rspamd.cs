@@ -23,6 +23,9 @@
 // meanwhile leaves the handler out of the pool until the verdict comes, and the verdict's thread then aborts the
 // spool record and pools the handler (the commit path's OnCommitted does the same).
 using System.Buffers;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Text;
 using EdgeMta.Protocol;
 using EdgeMta.Server.Logging;
 using EdgeMta.Server.Rspamd;
@@ -57,10 +60,38 @@ internal sealed partial class SmtpConnectionHandler : IRspamdWaiter
         verdict.Reset();
         _awaitingContentCheck = true;
         Volatile.Write(ref _commitState, Committing);
-        // TLS-Version and TLS-Cipher: the transport does not tell the handler which were negotiated (ConnectionHandler.cs:
-        // the handler never sees a handshake), so they are not sent yet.
-        _context.Rspamd!.Check(_session.Envelope, _message.QueueId, default, default, _body, verdict, this);
+        // TLS-Version and TLS-Cipher under TLS (docs/SCREENING.md), as the transport's handshake negotiated them.
+        ReadOnlySpan<byte> tlsVersion = default;
+        Span<byte> tlsCipher = stackalloc byte[MaxCipherSuiteName];
+        int cipherLength = 0;
+        if (_connection.TryGetTls(out SslProtocols protocol, out TlsCipherSuite suite))
+        {
+            tlsVersion = TlsVersionName(protocol);
+            cipherLength = CipherSuiteName(suite, tlsCipher);
+        }
+        _context.Rspamd!.Check(_session.Envelope, _message.QueueId, tlsVersion, tlsCipher[..cipherLength], _body, verdict, this);
         return HandlerStatus.Pause;
+    }
+
+    /// <summary>Longer than any IANA cipher suite name (the longest are under 60 characters).</summary>
+    private const int MaxCipherSuiteName = 96;
+
+    // OpenSSL's spelling, which rspamd and Postfix's tls_version use; the transport negotiates only TLS 1.2 and 1.3
+    // (RFC 8996 retired 1.0 and 1.1), so anything else is left out rather than guessed.
+    private static ReadOnlySpan<byte> TlsVersionName(SslProtocols protocol) => protocol switch
+    {
+        SslProtocols.Tls13 => "TLSv1.3"u8,
+        SslProtocols.Tls12 => "TLSv1.2"u8,
+        _ => default,
+    };
+
+    // The IANA name (TLS_AES_256_GCM_SHA384): one enum name per message, not per byte. An unnamed value or a name
+    // that does not fit is left out.
+    private static int CipherSuiteName(TlsCipherSuite suite, Span<byte> dest)
+    {
+        string name = suite.ToString();
+        if (name.Length > dest.Length || !name.StartsWith("TLS_", StringComparison.Ordinal)) return 0;
+        return Encoding.ASCII.GetBytes(name, dest);
     }
 
     // On a pool thread, once: resume the connection (OnResumed acts on the verdict), or, if it closed meanwhile,

@@ -27,6 +27,7 @@
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 
 namespace EdgeMta.Transport;
 
@@ -37,6 +38,8 @@ internal sealed partial class Connection
     private bool _handshakePending;
     private bool _tlsEstablished;
     private bool _closeNotifyPending;
+    private SslProtocols _tlsProtocol; // what the handshake negotiated, for ConnectionInfo.TryGetTls; None in plaintext
+    private TlsCipherSuite _tlsCipherSuite;
     private ConfiguredTaskAwaitable.ConfiguredTaskAwaiter _tlsTask; // the handshake, then close_notify
     private ConfiguredValueTaskAwaitable<int>.ConfiguredValueTaskAwaiter _tlsRead;
     private ConfiguredValueTaskAwaitable.ConfiguredValueTaskAwaiter _tlsWrite;
@@ -127,6 +130,8 @@ internal sealed partial class Connection
             return;
         }
         _tlsTask = default;
+        _tlsProtocol = _tls!.SslProtocol;
+        _tlsCipherSuite = _tls.NegotiatedCipherSuite;
         Interlocked.Increment(ref _server.Counters._tlsEstablished);
         Volatile.Write(ref _deadline, long.MaxValue);
         _tlsEstablished = true; // the drive loop tells the handler before anything else is read
@@ -265,8 +270,18 @@ internal sealed partial class Connection
             _tls = null;
         }
         _tlsRequested = _handshakePending = _tlsEstablished = _closeNotifyPending = false;
+        _tlsProtocol = SslProtocols.None;
+        _tlsCipherSuite = default;
         _tlsTask = default;
         _tlsRead = default;
         _tlsWrite = default;
+    }
+
+    // Read by the handler from within a callback, on the thread that holds Running: no lock.
+    public bool TryGetTls(int generation, out SslProtocols protocol, out TlsCipherSuite cipherSuite)
+    {
+        protocol = _tlsProtocol;
+        cipherSuite = _tlsCipherSuite;
+        return protocol != SslProtocols.None && (int)(Volatile.Read(ref _state) >> 32) == generation;
     }
 }

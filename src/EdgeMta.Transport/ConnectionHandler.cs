@@ -31,6 +31,8 @@
 // ITransportLog; it never reaches the socket engine.
 using System.Buffers;
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
 
 namespace EdgeMta.Transport;
 
@@ -144,6 +146,8 @@ internal interface IConnectionControl
     void SetIdleTimeout(int generation, TimeSpan timeout);
 
     void SetRequestDeadline(int generation, RequestDeadline deadline);
+
+    bool TryGetTls(int generation, out SslProtocols protocol, out TlsCipherSuite cipherSuite);
 }
 
 /// <summary>
@@ -210,4 +214,20 @@ public readonly struct ConnectionInfo
     /// Call it from within a callback.
     /// </summary>
     public void SetRequestDeadline(RequestDeadline deadline) => _connection?.SetRequestDeadline(_generation, deadline);
+
+    /// <summary>
+    /// The TLS version and cipher suite the handshake negotiated, from OnTlsEstablished on (rspamd's TLS-Version and
+    /// TLS-Cipher, docs/SCREENING.md); false in plaintext, before the handshake, and once the connection closed.
+    /// Call it from within a callback (it reads the connection's own state, unsynchronised).
+    /// </summary>
+    public bool TryGetTls(out SslProtocols protocol, out TlsCipherSuite cipherSuite)
+    {
+        if (_connection is not null)
+        {
+            return _connection.TryGetTls(_generation, out protocol, out cipherSuite);
+        }
+        protocol = SslProtocols.None;
+        cipherSuite = default;
+        return false;
+    }
 }

@@ -4,6 +4,8 @@
 // garbage under both --rspamd-fail modes; and what was sent: the headers and exactly the octets the spool would hold.
 using System.Buffers;
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
 using System.Text;
 using EdgeMta.Server.Rspamd;
 using EdgeMta.Spool;
@@ -103,6 +105,30 @@ public sealed class RspamdCheckTests : IAsyncDisposable
         {
             Assert.Contains("\r\n" + field + "\r\n", head + "\r\n");
         }
+    }
+
+    [Fact]
+    public void UnderTlsTheRequestSaysWhichVersionAndCipherAndInPlaintextNeither()
+    {
+        UseRspamd();
+        _rspamd.Reply = FakeRspamd.Verdict("no action", 0, 15);
+        Assert.StartsWith("250 2.0.0 OK queued as ", SendMessage());
+
+        // The same message on a session whose handshake negotiated TLS 1.3 (the in-memory transport states it).
+        InMemoryConnection c = _server.OpenTransaction();
+        c.SetNegotiatedTls(SslProtocols.Tls13, TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256);
+        c.Send("DATA\r\n");
+        Assert.StartsWith("354 ", c.TakeReplies());
+        int before = c.Replies.Length;
+        c.Send(Message + ".\r\n");
+        Assert.True(c.WaitFor(x => x.Replies.Length > before && x.Replies.EndsWith("\r\n", StringComparison.Ordinal), ServerHarness.Bound),
+            "a reply to the final dot");
+        Assert.StartsWith("250 2.0.0 OK queued as ", c.TakeReplies());
+
+        Assert.Equal(2, _rspamd.Requests.Count);
+        string plain = _rspamd.Requests[0].Head, tls = _rspamd.Requests[1].Head;
+        Assert.DoesNotContain("TLS-", plain, StringComparison.Ordinal);
+        Assert.Contains("\r\nTLS-Version: TLSv1.3\r\nTLS-Cipher: TLS_CHACHA20_POLY1305_SHA256\r\n", tls + "\r\n", StringComparison.Ordinal);
     }
 
     [Fact]

@@ -233,7 +233,8 @@ public sealed partial class TlsTests
     }
 
     /// <summary>The echo handler, plus: "starttls" answers 220 and StartTls; "pause" answers Pause (the test
-    /// resumes); "short" sets a 300 ms idle timeout; after the handshake it says "tls ok".</summary>
+    /// resumes); "short" sets a 300 ms idle timeout; "tlsinfo" says what TryGetTls reports; after the handshake it
+    /// says "tls ok".</summary>
     private sealed class TlsEchoHandler : EchoLineHandler
     {
         public readonly List<string> Lines = new();
@@ -265,6 +266,10 @@ public sealed partial class TlsTests
                 case "short":
                     Info.SetIdleTimeout(TimeSpan.FromMilliseconds(300));
                     return base.OnLine(line, output);
+                case "tlsinfo":
+                    output.Write(Encoding.ASCII.GetBytes(Info.TryGetTls(out SslProtocols protocol, out TlsCipherSuite suite)
+                        ? $"{protocol} {suite}\r\n" : "plain\r\n"));
+                    return HandlerStatus.Continue;
                 case "pause":
                     output.Write("paused\r\n"u8);
                     Paused = true;
