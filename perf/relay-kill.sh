@@ -61,16 +61,8 @@ work=$(mktemp -d /var/tmp/edgemta-relay-kill.XXXXXX)
 out=${out:-$work}
 mkdir -p "$out"; out=$(cd "$out" && pwd)
 
-declare -A pids=()
-stop_pid() {   # name signal: stop one process we started, wait for it (bounded), then forget it
-  local p=${pids[$1]:-}
-  [ -n "$p" ] || return 0
-  kill "-$2" "$p" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
-  wait "$p" 2>/dev/null
-  unset "pids[$1]"
-}
+# shellcheck source=perf/lib-pids.sh
+. "$root/perf/lib-pids.sh"
 cleanup() { set +e; for n in "${!pids[@]}"; do stop_pid "$n" TERM; done; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
