@@ -14,36 +14,32 @@ namespace EdgeMta.TestKit;
 public sealed class Dnsmasq : IDisposable
 {
     public const string Path = "/usr/sbin/dnsmasq";
-    private readonly Process _process;
+    private readonly System.Text.StringBuilder _stderr = new();
+    private Process _process;
 
     /// <param name="zones">Zones answered locally (NXDOMAIN for what is not listed).</param>
     /// <param name="records">Name to IPv4 answer, e.g. ("2.0.0.127.bl.test", "127.0.0.2").</param>
     public Dnsmasq(IEnumerable<string> zones, IEnumerable<(string Name, string Address)> records, int ttlSeconds = 300)
     {
-        Port = FreeUdpPort();
-        var start = new ProcessStartInfo(Path)
+        string[] local = [.. zones.Select(zone => $"--local=/{zone}/"), .. records.Select(r => $"--address=/{r.Name}/{r.Address}")];
+        // The free port is probed on UDP only, but dnsmasq also listens on TCP there, and the port can be taken
+        // between the probe and dnsmasq's bind (another test's connection, on a loaded CI machine). dnsmasq then
+        // exits with 2 ("address in use", dnsmasq(8) EXIT CODES): take another port, 10 times at most.
+        for (int attempt = 1; ; attempt++)
         {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in (string[])["-k", "--no-resolv", "--no-hosts", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                     "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root", "--pid-file=", "--log-facility=-",
-                     $"--local-ttl={ttlSeconds}", $"--neg-ttl={ttlSeconds}"])
-        {
-            start.ArgumentList.Add(arg);
+            Port = FreeUdpPort();
+            _process = Launch(Port, ttlSeconds, local);
+            if (WaitUntilAnswering()) return;
+            int exitCode = _process.ExitCode;
+            _process.Dispose();
+            if (exitCode != 2 || attempt == 10)
+            {
+                throw new InvalidOperationException($"dnsmasq exited with {exitCode} on port {Port}: {_stderr}");
+            }
         }
-        foreach (string zone in zones) start.ArgumentList.Add($"--local=/{zone}/");
-        foreach ((string name, string address) in records) start.ArgumentList.Add($"--address=/{name}/{address}");
-        _process = Process.Start(start) ?? throw new InvalidOperationException("dnsmasq did not start");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        WaitUntilAnswering();
     }
 
-    public int Port { get; }
+    public int Port { get; private set; }
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
 
     /// <summary>True when dnsmasq is installed (tests/run.sh installs dnsmasq-base).</summary>
@@ -73,19 +69,50 @@ public sealed class Dnsmasq : IDisposable
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
-    // Any answer to a query for "." shows the socket is bound; 100 tries of 100 ms at most.
-    private void WaitUntilAnswering()
+    private Process Launch(int port, int ttlSeconds, string[] local)
+    {
+        var start = new ProcessStartInfo(Path)
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in (string[])["-k", "--no-resolv", "--no-hosts", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root", "--pid-file=", "--log-facility=-",
+                     $"--local-ttl={ttlSeconds}", $"--neg-ttl={ttlSeconds}", .. local])
+        {
+            start.ArgumentList.Add(arg);
+        }
+        Process process = Process.Start(start) ?? throw new InvalidOperationException("dnsmasq did not start");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (_stderr) _stderr.AppendLine(e.Data);
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    // Any answer to a query for "." shows the socket is bound; 100 tries of 100 ms at most. False when dnsmasq
+    // exited instead.
+    private bool WaitUntilAnswering()
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveTimeout = 100 };
         byte[] query = [0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1];
         var buffer = new byte[512];
         for (int attempt = 0; attempt < 100; attempt++)
         {
-            if (_process.HasExited) throw new InvalidOperationException($"dnsmasq exited with {_process.ExitCode}");
+            if (_process.HasExited)
+            {
+                _process.WaitForExit(); // the stderr reader has drained
+                return false;
+            }
             socket.SendTo(query, EndPoint);
             try
             {
-                if (socket.Receive(buffer) > 0) return;
+                if (socket.Receive(buffer) > 0) return true;
             }
             catch (SocketException)
             {
