@@ -81,20 +81,15 @@ printf 'round\ttarget\tclient\tsize\tsessions\tconnections\tmessages\tmsg_per_s\
 say() { echo "$*" | tee -a "$log" >&2; }
 
 # ---------------------------------------------------------------- cleanup: every pid we started
-sink_pid="" postfix_master="" postfix_dir="" scraper_pid=""
+source "$(dirname "$0")/lib-postfix.sh"
+sink_pid="" postfix_dir="" scraper_pid=""
 declare -A edgemta_pid=()
 cleanup() {
   set +e
   [ -n "$scraper_pid" ] && kill "$scraper_pid" 2>/dev/null && wait "$scraper_pid" 2>/dev/null
   for e in "${edgemta_pid[@]}"; do [ -n "$e" ] && kill "$e" 2>/dev/null && wait "$e" 2>/dev/null; done
   [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
-  if [ -n "$postfix_dir" ]; then
-    postfix -c "$postfix_dir/etc" stop >>"$log" 2>&1
-    if [ -n "$postfix_master" ]; then
-      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$postfix_master" 2>/dev/null || break; sleep 0.5; done
-      kill "$postfix_master" 2>/dev/null
-    fi
-  fi
+  [ -n "$postfix_dir" ] && postfix_stop "$postfix_dir"
   if [ "$out" = "$work" ]; then
     rm -rf "$work"/spool* "$work/postfix/queue"      # keep logs and results, drop the bulk
   else
@@ -166,82 +161,13 @@ start_sink() {
   status[smtp-sink]="did not start (see $out/smtp-sink.log)"
 }
 
-start_postfix() {
-  local p d; p=$(free_port); d="$work/postfix"
-  postfix_dir=$d
-  mkdir -p "$d/etc" "$d/queue" "$d/data"
-  chown postfix "$d/data" 2>/dev/null
-  cat >"$d/etc/main.cf" <<EOF
-# A private Postfix for the race: loopback only, accepts any recipient, delivers to discard.
-compatibility_level = 3.6
-config_directory = $d/etc
-queue_directory = $d/queue
-data_directory = $d/data
-command_directory = $(dirname "$(command -v postfix)")
-daemon_directory = $(postconf -dh daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)
-meta_directory = $(postconf -dh meta_directory 2>/dev/null || echo /etc/postfix)
-shlib_directory = $(postconf -dh shlib_directory 2>/dev/null || echo /usr/lib/postfix)
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = race.localdomain
-mydomain = localdomain
-myorigin = \$myhostname
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-relay_domains = static:all
-relay_recipient_maps =
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-default_transport = discard
-relay_transport = discard
-local_transport = discard
-smtpd_peername_lookup = no
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-default_process_limit = 300
-# No inflow throttling (default 1s): let Postfix take mail as fast as its smtpd/cleanup can.
-in_flow_delay = 0
-# Postfix refuses a log file in a world-writable directory such as /tmp: keep it in its own tree.
-maillog_file = $d/maillog
-biff = no
-EOF
-  cat >"$d/etc/master.cf" <<EOF
-127.0.0.1:$p inet n - n - 300 smtpd
-pickup    unix  n - n 60 1 pickup
-cleanup   unix  n - n -  0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n -  - trivial-rewrite
-bounce    unix  - - n -  0 bounce
-defer     unix  - - n -  0 bounce
-trace     unix  - - n -  0 bounce
-verify    unix  - - n -  1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n -  - proxymap
-showq     unix  n - n -  - showq
-error     unix  - - n -  - error
-retry     unix  - - n -  - error
-discard   unix  - - n -  - discard
-anvil     unix  - - n -  1 anvil
-scache    unix  - - n -  1 scache
-postlog   unix-dgram n - n - 1 postlogd
-EOF
-  if ! postfix -c "$d/etc" start </dev/null >>"$log" 2>&1; then
-    status[postfix]="did not start (see $d/maillog)"; return
+start_postfix() {   # perf/lib-postfix.sh's private Postfix, delivering to discard
+  local p; p=$(free_port); postfix_dir="$work/postfix"
+  if postfix_start "$postfix_dir" "$p" discard; then
+    port[postfix]=$p; pid[postfix]=$postfix_master; status[postfix]=ok
+  else
+    status[postfix]="did not start or answer on 127.0.0.1:$p (see $postfix_dir/maillog)"
   fi
-  for _ in $(seq 50); do
-    postfix_master=$(tr -d ' ' <"$d/queue/pid/master.pid" 2>/dev/null)
-    if [ -n "$postfix_master" ] && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      port[postfix]=$p; pid[postfix]=$postfix_master; status[postfix]=ok; return
-    fi
-    sleep 0.2
-  done
-  status[postfix]="did not answer on 127.0.0.1:$p (see $d/maillog)"
-}
-
-postfix_queue_count() {
-  find "$postfix_dir/queue/incoming" "$postfix_dir/queue/active" "$postfix_dir/queue/maildrop" -type f 2>/dev/null | wc -l
 }
 
 # edgemta and edgemta-b: the binary and the flags each runs with (edgemta-b only with --edgemta-b).
@@ -294,7 +220,7 @@ maybe_restart_edgemta() {
 restart_target() {
   case $1 in
     smtp-sink) wait "$sink_pid" 2>/dev/null; start_sink ;;
-    postfix) postfix -c "$postfix_dir/etc" stop >>"$log" 2>&1; sleep 1; start_postfix ;;
+    postfix) postfix_stop "$postfix_dir"; sleep 1; start_postfix ;;
     edgemta|edgemta-b) wait "${edgemta_pid[$1]}" 2>/dev/null; edgemta_pid[$1]=""; start_edgemta "$1" ;;
   esac
   say "target $1: ${status[$1]}${port[$1]:+ on 127.0.0.1:${port[$1]} (pid ${pid[$1]})}"
@@ -383,7 +309,7 @@ run_one() {   # round target client size sessions connections count
       ;;
   esac
   if [ "$t" = postfix ]; then     # let the queue drain to discard before sampling its CPU (bounded)
-    for _ in $(seq 300); do [ "$(postfix_queue_count)" = 0 ] && break; sleep 0.2; done
+    for _ in $(seq 300); do [ "$(postfix_queue_count "$postfix_dir")" = 0 ] && break; sleep 0.2; done
   fi
   after=$(cpu_ticks "$spid")
   local cpu; cpu=$(awk -v a="$before" -v b="$after" -v hz="$clk_tck" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
