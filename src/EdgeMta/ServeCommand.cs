@@ -64,7 +64,7 @@ internal static partial class ServeCommand
         if (warning is not null) Console.Error.WriteLine(warning);
 
         Stream stdout = Console.OpenStandardOutput();
-        using var log = new ServerLog(stdout, options.Verbose);
+        using var log = new ServerLog(stdout, options.Verbose, held: true);
         EdgeMtaServer server;
         try
         {
@@ -99,8 +99,7 @@ internal static partial class ServeCommand
         var listening = new StringBuilder();
         foreach (var endpoint in server.BoundEndPoints) listening.Append("listening on ").Append(endpoint).Append('\n');
         if (metrics is not null) listening.Append("metrics on ").Append(metrics.BoundEndPoint).Append('\n');
-        stdout.Write(Encoding.ASCII.GetBytes(listening.ToString()));
-        stdout.Flush();
+        log.Open(Encoding.ASCII.GetBytes(listening.ToString()));
         if (options.Spool.Sync == EdgeMta.Spool.SpoolSync.None)
         {
             Console.Error.WriteLine("edgemta: --sync none: accepted mail is NOT flushed to disk before 250; for benchmarks only");

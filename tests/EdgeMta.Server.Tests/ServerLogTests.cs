@@ -91,4 +91,30 @@ public sealed class ServerLogTests
                 lines.Where(l => l.Contains($"conn={t} ")).Select(l => l[(l.IndexOf("conn=", StringComparison.Ordinal))..]));
         }
     }
+
+    [Fact]
+    public void AHeldLogWritesNothingBeforeOpenThenTheFirstTextAheadOfItsLines()
+    {
+        var stream = new MemoryStream();
+        var log = new ServerLog(stream, verbose: false, new FakeClock(), held: true);
+        // A health check's session, served the moment the socket listens, before the host printed its line.
+        log.Begin(LogEvent.SessionClosed).Field("conn"u8, 1).End();
+        log.Flush(); // the writer thread's flush, or anyone's: still nothing
+        Assert.Equal("", Text(stream));
+        log.Open("listening on 127.0.0.1:25\n"u8);
+        log.Begin(LogEvent.SessionClosed).Field("conn"u8, 2).End();
+        log.Dispose();
+        Assert.Equal("listening on 127.0.0.1:25\n2026-11-22T07:30:15.000Z 11 session-close conn=1\n"
+            + "2026-11-22T07:30:15.000Z 11 session-close conn=2\n", Text(stream));
+    }
+
+    [Fact]
+    public void AHeldLogNeverOpenedStillWritesItsLinesAtDispose()
+    {
+        var stream = new MemoryStream();
+        var log = new ServerLog(stream, verbose: false, new FakeClock(), held: true);
+        log.Begin(LogEvent.SpoolTrouble).Field("error"u8, "disk"u8).End(); // a start that failed before `listening on`
+        log.Dispose();
+        Assert.Equal("2026-11-22T07:30:15.000Z 41 spool-trouble error=disk\n", Text(stream));
+    }
 }

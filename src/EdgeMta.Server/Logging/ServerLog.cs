@@ -84,11 +84,16 @@ public sealed class ServerLog : IDisposable
     private int _length;
     private long _dropped;
     private volatile bool _disposed;
+    private volatile bool _held;
 
     /// <param name="clock">The time each line starts with (TimeProvider.System when null).</param>
-    public ServerLog(Stream output, bool verbose, TimeProvider? clock = null)
+    /// <param name="held">Keep every line until <see cref="Open"/>: the host's `listening on` lines must be the first
+    /// output (docs/PROTOCOL.md), yet a session can start and log the moment its socket listens, before the host
+    /// has printed them (a load balancer's health check does exactly that).</param>
+    public ServerLog(Stream output, bool verbose, TimeProvider? clock = null, bool held = false)
     {
         _out = output;
+        _held = held;
         _clock = clock ?? TimeProvider.System;
         Verbose = verbose;
         _writer = new Thread(WriteLoop) { IsBackground = true, Name = "edgemta-log" };
@@ -113,13 +118,25 @@ public sealed class ServerLog : IDisposable
         return line;
     }
 
-    /// <summary>Writes everything pending now (used at shutdown and before exit).</summary>
+    /// <summary>Writes <paramref name="first"/>, then every line held so far, and stops holding.</summary>
+    public void Open(ReadOnlySpan<byte> first)
+    {
+        lock (_flushLock)
+        {
+            Write(first);
+            _held = false;
+        }
+        Flush();
+    }
+
+    /// <summary>Writes everything pending now (used at shutdown and before exit); nothing while held.</summary>
     public void Flush()
     {
         // One flusher at a time (the writer thread, Stop, Dispose): a second one swapping the buffers while the
         // first still writes from one would hand that buffer back to the loggers mid-write.
         lock (_flushLock)
         {
+            if (_held) return;
             byte[] buffer;
             int length;
             lock (_lock)
@@ -127,16 +144,21 @@ public sealed class ServerLog : IDisposable
                 (buffer, length) = (_pending, _length);
                 (_pending, _spare, _length) = (_spare, _pending, 0);
             }
-            if (length == 0) return;
-            try
-            {
-                _out.Write(buffer, 0, length);
-                _out.Flush();
-            }
-            catch (IOException)
-            {
-                // stdout gone (closed pipe): the server keeps serving mail; logging is not worth dying for.
-            }
+            Write(buffer.AsSpan(0, length));
+        }
+    }
+
+    private void Write(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty) return;
+        try
+        {
+            _out.Write(bytes);
+            _out.Flush();
+        }
+        catch (IOException)
+        {
+            // stdout gone (closed pipe): the server keeps serving mail; logging is not worth dying for.
         }
     }
 
@@ -144,6 +166,7 @@ public sealed class ServerLog : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _held = false;   // a start that failed before Open: its lines still go out
         _wake.Set();
         // A writer stuck in write(2) (stdout a full pipe nobody reads) holds the flush: then the last lines are
         // lost rather than the exit hung until the service manager's SIGKILL.
