@@ -246,12 +246,20 @@ public sealed partial class ScaleOutTests(ITestOutputHelper output)
                              $"via node 2 {arrived.Count(r => r.Peer == "203.0.113.5")}");
             foreach ((string name, EdgeMtaProcess node) in new[] { ("node 1", node1), ("node 1 restarted", node1Again), ("node 2", node2) })
             {
-                string[] lines = SessionLines(node);
+                string[] lines = SessionLines(node), delivered = node.LinesWith(" delivered ");
                 output.WriteLine($"=== {name} logged ({lines.Length} session and message lines):\n{Excerpt(lines)}");
+                output.WriteLine($"=== {name} relayed ({delivered.Length} delivered lines), the first:\n{string.Join('\n', delivered.Take(3))}");
             }
             output.WriteLine($"=== Postfix holds ({arrived.Count}):\n" + Excerpt(arrived.Select(r =>
                 $"postfix {r.PostfixId} from [{r.Peer}] X-Scaleout-Seq {r.Seq}, edgemta id {r.EdgeId} client [{r.Client}]").ToList()));
-            output.WriteLine("=== Postfix's maillog (first lines):\n" + string.Join('\n', postfix.MailLog.Split('\n').Take(16)));
+            // Postfix's own word for the first messages through each node: TLS, the HOLD and the queue id it took.
+            string[] maillog = postfix.MailLog.Split('\n');
+            foreach (string peer in (string[])["203.0.113.1", "203.0.113.5"])
+            {
+                output.WriteLine($"=== Postfix's maillog for [{peer}], the first:\n" + string.Join('\n', maillog.Where(l => l.Contains($"[{peer}]", StringComparison.Ordinal)
+                    && (l.Contains("TLS connection established", StringComparison.Ordinal) || l.Contains(": hold: ", StringComparison.Ordinal)
+                        || l.Contains(": client=", StringComparison.Ordinal))).Take(6)));
+            }
             foreach (var g in copies) output.WriteLine($"=== DUPLICATE at Postfix: {string.Join("; ", g)}");
             foreach (string line in client.Lines.Where(l => !IsAck(l))) output.WriteLine($"=== not acknowledged: {line}");
             Assert.True(copies.Count == 0, $"{copies.Count} message(s) reached Postfix more than once after clean stops");
