@@ -7,7 +7,8 @@ namespace EdgeMta.EndToEnd.Tests;
 /// The scale-out run's harness checked without edgemta, so that a failing ScaleOutTests points at edgemta:
 /// namespaces joined by veth pairs with no route out, HAProxy (plain TCP, health checks) started inside one,
 /// the smtplib client (ScaleOut/client.py) in another sending through it to the aiosmtpd next hop
-/// (ScaleOut/hop.py) in a third, and every namespace gone after disposal. Needs no edgemta binary.
+/// (ScaleOut/hop.py) in a third, and every namespace gone after disposal; and the private Postfix the scale-out
+/// run relays to, inside a namespace (PostfixHop.StartInNamespaceAsync). Needs no edgemta binary.
 /// </summary>
 public sealed class NetnsHarnessSelfTests(ITestOutputHelper output)
 {
@@ -45,6 +46,46 @@ public sealed class NetnsHarnessSelfTests(ITestOutputHelper output)
             string[] arrived = await nextHop.WaitForLinesAsync(l => l.StartsWith('{'), 5);
             // HAProxy's own address on the hop's link: the hop never sees the client's.
             Assert.All(arrived, l => Assert.Equal("198.51.100.1", JsonDocument.Parse(l).RootElement.GetProperty("peer").GetString()));
+        }
+        finally
+        {
+            await ns.DisposeAsync();
+        }
+        Assert.Empty(await ns.LeftOverAsync());
+    }
+
+    [NetnsFact]
+    public async Task PostfixInANamespaceHoldsMailFromMynetworksRefusesAnyoneElseAndStopsByItsPid()
+    {
+        var ns = new NetworkNamespaces(output);
+        int master = 0;
+        try
+        {
+            string inside = await ns.AddAsync("in"), outside = await ns.AddAsync("out"), hop = await ns.AddAsync("hop");
+            await ns.LinkAsync(inside, "203.0.113.1/30", hop, "203.0.113.2/30");
+            await ns.LinkAsync(outside, "198.51.100.1/30", hop, "198.51.100.2/30");
+            await using (PostfixHop postfix = await PostfixHop.StartInNamespaceAsync(output, hop, ["203.0.113.2", "198.51.100.2"], ["203.0.113.0/30"]))
+            {
+                master = postfix.MasterPid;
+                Assert.Equal("smtp://203.0.113.2:25", postfix.Url);
+                // A client on a mynetworks link: held, over STARTTLS, with the client's link address in Received:.
+                ToolResult held = await ns.RunInAsync(inside, Swaks.Binary, "-s", "203.0.113.2", "-p", "25", "--tls", "--helo", "in.test",
+                    "--from", "s@example.org", "--to", "r@example.test", "--header", "X-Test: inside");
+                Assert.True(held.ExitCode == 0, held.ToString());
+                // Anyone else reaches it (it listens on that link too) and is refused at RCPT (swaks exit 24: no RCPT).
+                ToolResult refused = await ns.RunInAsync(outside, Swaks.Binary, "-s", "198.51.100.2", "-p", "25", "--helo", "out.test",
+                    "--from", "s@example.org", "--to", "r@example.test");
+                Assert.True(refused.ExitCode == 24, refused.ToString());
+                Assert.Contains("554 5.7.1", refused.StandardOutput);
+
+                HeldMessage m = Assert.Single(await postfix.WaitForHeldAsync(1));
+                Assert.StartsWith("Received: from in.test (unknown [203.0.113.1])", m.PostfixReceived);
+                Assert.Contains("using TLS", m.PostfixReceived);
+                Assert.Contains("X-Test: inside", m.Data);
+                Assert.Equal(["r@example.test"], m.Recipients);
+                Assert.True(Directory.Exists($"/proc/{master}"), "Postfix's master runs");
+            }
+            Assert.False(Directory.Exists($"/proc/{master}"), $"Postfix's master (pid {master}) outlived its disposal");
         }
         finally
         {

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# The scale-out run's next hop (ScaleOutTests): an aiosmtpd server (Debian python3-aiosmtpd) that both
-# edgemta nodes relay to, run inside its own namespace with `ip netns exec`. Greets as `hop.test` (a name no
+# The namespace harness's next hop (NetnsHarnessSelfTests; ScaleOutTests relays to a real Postfix instead): an
+# aiosmtpd server (Debian python3-aiosmtpd), run inside its own namespace with `ip netns exec`. Greets as `hop.test` (a name no
 # node has: docs/DELIVERY.md "Loops"), accepts every message and prints one JSON line for each:
 #   {"id": "<queue id from edgemta's Received: header>", "client": "<the address in it>", "seq": "N",
 #    "peer": "<the node that relayed it>", "rcpts": [...]}
