@@ -84,7 +84,7 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
         _spool = spool;
         _transport = transport;
         var journal = Recover(spool.Directory);
-        _journal = new JournalWriter(journal);
+        _journal = new JournalWriter(journal, _options.JournalLinger);
         _timer = _clock.CreateTimer(_ => Wake(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _pump = new Thread(Pump) { IsBackground = true, Name = "edgemta-delivery" };
         _pump.Start();
