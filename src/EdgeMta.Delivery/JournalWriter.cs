@@ -107,7 +107,9 @@ public sealed class JournalWriter : IDisposable
                     }
                     TimeSpan left = LingerLeftLocked();
                     if (left <= TimeSpan.Zero) break;
-                    Monitor.Wait(_gate, left);   // an urgent post, or Dispose, ends the wait early
+                    // Whole milliseconds, rounded up: Monitor.Wait rounds a TimeSpan down, and a wait of 0 ms would spin
+                    // the thread through the last fraction of the linger. An urgent post, or Dispose, ends it early.
+                    Monitor.Wait(_gate, (int)Math.Ceiling(left.TotalMilliseconds));
                 }
                 batch = _records; waiting = _waiting;
                 _records = _spareRecords; _waiting = _spareWaiting;
