@@ -30,6 +30,9 @@ public sealed record DeliveryOptions
     public int MaxRecipients { get; init; } = 50;
     public SchedulerOptions Scheduler { get; init; } = new();
     public TimeProvider Clock { get; init; } = TimeProvider.System;
+    /// <summary>How long an outcome's journal record may wait for others to share its durable write (JournalWriter):
+    /// the message's space is held that much longer, and the spool's commits meet fewer journal syncs on the disk.</summary>
+    public TimeSpan JournalLinger { get; init; } = TimeSpan.FromMilliseconds(10);
     /// <summary>The journal's file calls (tests inject failures); null: the system's.</summary>
     internal EdgeMta.Spool.SpoolIo? JournalIo { get; init; }
 }

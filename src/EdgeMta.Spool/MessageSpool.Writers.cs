@@ -218,7 +218,7 @@ public sealed partial class MessageSpool
             err = WriteDurableRun(segment!, iov, vectors, run.Offsets[0], SyncAlways);
             Interlocked.Add(ref _flushedRecords, count);
             var result = ResultOf(err);
-            for (int j = 0; j < count; j++) small[i + j].FinishCommit(result, (byte*)run.Firsts[j]);
+            for (int j = 0; j < count; j++) small[i + j].FinishCommit(result, (byte*)run.Firsts[j], whole: true);
             i += count;
         }
     }

@@ -81,11 +81,24 @@ public sealed unsafe partial class SpoolMessage
 
     /// <summary>Ends a commit the writer carried: the result, then the writer lets go of the message. A commit the
     /// deadline answered first is taken back when it was written after all.</summary>
-    internal void FinishCommit(CommitResult result, byte* firstBlock)
+    internal void FinishCommit(CommitResult result, byte* firstBlock, bool whole = false)
     {
         var segment = _segment;
         bool answered = Complete(result);
-        if (answered && result == CommitResult.Committed && segment is not null) _spool.Observer?.OnCommitted(segment.Sequence, _offset, _id);
+        if (answered && result == CommitResult.Committed && segment is not null && _spool.Observer is { } observer)
+        {
+            // A whole commit's first chunk holds slot 0, slot 1 and the payload as written (FillSmallRecord): the
+            // consumer gets them from memory while the message is still ours (it is recycled only after EndJob).
+            if (whole && firstBlock != null && Header + _length <= _chunk)
+            {
+                observer.OnCommitted(segment.Sequence, _offset, _id, new ReadOnlySpan<byte>(firstBlock + Header, (int)_length),
+                    (int)_envelopeLength, _arrivalMs);
+            }
+            else
+            {
+                observer.OnCommitted(segment.Sequence, _offset, _id);
+            }
+        }
         if (segment is not null && firstBlock != null && _headersFilled && (result != CommitResult.Committed || !answered))
         {
             // The client heard 4xx (a failed write or sync, or the deadline) and will send again: the bytes may be
