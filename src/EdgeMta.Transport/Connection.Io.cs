@@ -128,6 +128,7 @@ internal sealed partial class Connection
             _input = null;
         }
         _inputStart = _inputEnd = 0;
+        _parkedLength = 0; // parked bytes are input kept too (Connection.Park.cs)
     }
 
     private void PostSend()
