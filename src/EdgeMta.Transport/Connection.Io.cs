@@ -52,11 +52,13 @@ internal sealed partial class Connection
         if (!pending)
         {
             _receivePending = false;
-            OnReceiveResult();
+            OnReceiveResult(completedLater: false);
         }
     }
 
-    private void OnReceiveResult()
+    /// <param name="completedLater">The receive went pending and its completion came from the socket engine
+    /// (not at once, inside ReceiveAsync).</param>
+    private void OnReceiveResult(bool completedLater)
     {
         int received;
         if (_tls is null)
@@ -75,7 +77,14 @@ internal sealed partial class Connection
         }
         if (_receiveZeroByte)
         {
-            _dataReady = true; // data, or the FIN: the real receive tells which
+            // Data, or the FIN: the real receive tells which. But a zero-byte wait that went pending can
+            // complete with nothing to read. Seen (PauseParkTests, under load) after bytes that arrived while
+            // no receive was posted (a paused connection, Connection.Park.cs) were taken by a receive that
+            // completed at once: the socket engine's readiness for them was stale by then and completed the
+            // next wait. Taking a buffer for it left an idle connection holding 16 KiB until the client next
+            // sent, so the wait is re-armed instead. One poll(2) with no timeout per wait that went pending;
+            // it is also readable at the FIN or an error, so those still reach the real receive.
+            _dataReady = !completedLater || _tls is not null || SocketReadable();
             return;
         }
         if (received == 0)
@@ -86,6 +95,18 @@ internal sealed partial class Connection
         _inputEnd += received;
         _inputOffered = false;
         CreditTransfer(received); // plaintext bytes under TLS, as Postfix counts them
+    }
+
+    private bool SocketReadable()
+    {
+        try
+        {
+            return _socket!.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception exception) when (exception is ObjectDisposedException or SocketException)
+        {
+            return true; // the real receive reports it
+        }
     }
 
     /// <summary>Makes room after the kept bytes: take a buffer, move kept bytes to the front, or grow up to MaxInputBytes.</summary>

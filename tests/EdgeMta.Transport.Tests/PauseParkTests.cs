@@ -35,7 +35,7 @@ public sealed class PauseParkTests
         using TestClient client = await server.ConnectAsync();
         await client.ReadUntilAsync("hello\r\n");
 
-        for (int round = 0; round < 20; round++)
+        for (int round = 0; round < 60; round++)
         {
             await client.SendAsync($"wait\r\nkept{round}\r\nhalf");
             await client.ReadUntilAsync("waiting\r\n");
@@ -45,10 +45,15 @@ public sealed class PauseParkTests
             Assert.True(handler.Info.Resume());
             string expected = $"resumed\r\nkept{round}\r\nhalf{new string('x', 3000)}\r\nlate{round}\r\n";
             Assert.Equal(expected, await client.ReadUntilAsync($"late{round}\r\n"));
+            // Idle again, and holding nothing. The bytes that came while parked, taken by a receive that
+            // completed at once, can leave a stale readiness that completes the next zero-byte wait with
+            // nothing to read (Connection.Io.cs, OnReceiveResult). Before that wait was re-armed, taking a
+            // buffer for it failed this check in 1 of 12 runs on a loaded machine (3 of 51 when checked once
+            // at the end): checked every round, because the next round's bytes hide it.
+            Assert.True(await Bounded.UntilAsync(() => server.Server.Buffers.Outstanding == 0),
+                $"{server.Server.Buffers.Outstanding} buffers held when idle after round {round}");
         }
         Assert.Equal(0, handler.ReceivedWhilePaused);
-        Assert.True(await Bounded.UntilAsync(() => server.Server.Buffers.Outstanding == 0),
-            $"{server.Server.Buffers.Outstanding} buffers held after the last round; offered {string.Join(',', handler.OfferedLengths)}");
     }
 
     [Fact]
