@@ -52,13 +52,11 @@ internal sealed partial class Connection
         if (!pending)
         {
             _receivePending = false;
-            OnReceiveResult(completedLater: false);
+            OnReceiveResult();
         }
     }
 
-    /// <param name="completedLater">The receive went pending and its completion came from the socket engine
-    /// (not at once, inside ReceiveAsync).</param>
-    private void OnReceiveResult(bool completedLater)
+    private void OnReceiveResult()
     {
         int received;
         if (_tls is null)
@@ -77,14 +75,16 @@ internal sealed partial class Connection
         }
         if (_receiveZeroByte)
         {
-            // Data, or the FIN: the real receive tells which. But a zero-byte wait that went pending can
-            // complete with nothing to read. Seen (PauseParkTests, under load) after bytes that arrived while
-            // no receive was posted (a paused connection, Connection.Park.cs) were taken by a receive that
-            // completed at once: the socket engine's readiness for them was stale by then and completed the
-            // next wait. Taking a buffer for it left an idle connection holding 16 KiB until the client next
-            // sent, so the wait is re-armed instead. One poll(2) with no timeout per wait that went pending;
-            // it is also readable at the FIN or an error, so those still reach the real receive.
-            _dataReady = !completedLater || _tls is not null || SocketReadable();
+            // Data, or the FIN: the real receive tells which. But a zero-byte wait can complete with nothing
+            // to read: .NET's Unix socket engine completes it on any epoll notification for the socket without
+            // a syscall ("our caller is interested in the event", SocketAsyncContext.Unix.cs), also inline when
+            // a notification came while it was being queued, and a notification can be stale: bytes that
+            // arrived while no receive was posted (a paused connection, Connection.Park.cs) and were since
+            // taken by a receive that completed at once. Taking a buffer for it left an idle connection holding
+            // 16 KiB until the client next sent (PauseParkTests), so the wait is re-armed instead. One poll(2)
+            // with no timeout per completed wait; it is also readable at the FIN or an error, so those still
+            // reach the real receive that reports them.
+            _dataReady = _tls is not null || SocketReadable();
             return;
         }
         if (received == 0)

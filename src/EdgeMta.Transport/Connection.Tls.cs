@@ -154,7 +154,7 @@ internal sealed partial class Connection
         if (_tlsRead.IsCompleted)
         {
             _receivePending = false;
-            OnReceiveResult(completedLater: false);
+            OnReceiveResult();
         }
         else
         {

@@ -240,7 +240,7 @@ internal sealed partial class Connection : IThreadPoolWorkItem, IConnectionContr
         if ((signals & SignalReceived) != 0)
         {
             _receivePending = false;
-            OnReceiveResult(completedLater: true);
+            OnReceiveResult();
         }
         if ((signals & SignalSent) != 0)
         {
