@@ -95,11 +95,13 @@ internal sealed partial class Connection
             {
                 if (!_resumeRequested)
                 {
+                    ParkInput(); // a paused connection holds no pooled buffer (Connection.Park.cs)
                     Volatile.Write(ref _deadline, long.MaxValue); // the data phase waits for the spool, not the clock
                     return DriveResult.Waiting;
                 }
                 _paused = false;
                 _resumeRequested = false;
+                UnparkInput(); // the kept bytes, back before anything is offered
                 RestartRequestClock();
                 _inputOffered = false; // input kept while paused (e.g. QUIT after the dot) is offered again
                 Invoke(Callback.Resumed);

@@ -75,7 +75,16 @@ internal sealed partial class Connection
         }
         if (_receiveZeroByte)
         {
-            _dataReady = true; // data, or the FIN: the real receive tells which
+            // Data, or the FIN: the real receive tells which. But a zero-byte wait can complete with nothing
+            // to read: .NET's Unix socket engine completes it on any epoll notification for the socket without
+            // a syscall ("our caller is interested in the event", SocketAsyncContext.Unix.cs), also inline when
+            // a notification came while it was being queued, and a notification can be stale: bytes that
+            // arrived while no receive was posted (a paused connection, Connection.Park.cs) and were since
+            // taken by a receive that completed at once. Taking a buffer for it left an idle connection holding
+            // 16 KiB until the client next sent (PauseParkTests), so the wait is re-armed instead. One poll(2)
+            // with no timeout per completed wait; it is also readable at the FIN or an error, so those still
+            // reach the real receive that reports them.
+            _dataReady = _tls is not null || SocketReadable();
             return;
         }
         if (received == 0)
@@ -86,6 +95,18 @@ internal sealed partial class Connection
         _inputEnd += received;
         _inputOffered = false;
         CreditTransfer(received); // plaintext bytes under TLS, as Postfix counts them
+    }
+
+    private bool SocketReadable()
+    {
+        try
+        {
+            return _socket!.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception exception) when (exception is ObjectDisposedException or SocketException)
+        {
+            return true; // the real receive reports it
+        }
     }
 
     /// <summary>Makes room after the kept bytes: take a buffer, move kept bytes to the front, or grow up to MaxInputBytes.</summary>
@@ -128,6 +149,7 @@ internal sealed partial class Connection
             _input = null;
         }
         _inputStart = _inputEnd = 0;
+        _parkedLength = 0; // parked bytes are input kept too (Connection.Park.cs)
     }
 
     private void PostSend()

@@ -15,7 +15,9 @@
 //   completions are handled by the drive loop itself, never by recursion.
 // - An idle connection waits with a zero-byte receive and holds no buffer; a buffer is taken only when
 //   data is ready and given back when the handler consumed all of it (docs/PERF-NOTES.md: 3.3 KB instead of
-//   19.3 KB per idle connection).
+//   19.3 KB per idle connection). A paused connection parks the few bytes it keeps in a small array of its
+//   own and gives the pooled buffer back too (Connection.Park.cs). A wait that completes with nothing to
+//   read (a stale readiness) is re-armed, not answered with a buffer (Connection.Io.cs, OnReceiveResult).
 // - While a send is pending nothing else happens: no input is processed, so output cannot grow while a
 //   client is not reading; a send that makes no progress for SendTimeout closes the connection.
 // - Close is graceful: flush output, shutdown(SHUT_WR), read and discard until the peer's FIN or
