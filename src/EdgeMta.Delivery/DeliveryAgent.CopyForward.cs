@@ -66,6 +66,7 @@ public sealed partial class DeliveryAgent
 
     private void CopyForward()
     {
+        RestateDue();
         long now = NowMs;
         List<(long Segment, List<QueueEntry> Entries, long Bytes)> candidates;
         lock (_gate)
@@ -219,25 +220,40 @@ public sealed partial class DeliveryAgent
                 + (retracted ? "retracted" : "left for the next start to discard"));
             return -1;
         }
+        bool released;
+        Task<int> restating;
         lock (_gate)
         {
             // Released meanwhile (an operator's delete): the copy is the message's place in the journal now, with the
-            // final records that came at the old one; nothing is live, nothing to count.
-            if (!_entries.ContainsKey(id)) return data;
-            entry.Segment = newSegment;
-            entry.Offset = newOffset;
-            _liveBySegment[newSegment] = _liveBySegment.GetValueOrDefault(newSegment) + 1;
-            _emptySegments.Remove(newSegment);
-            int live = _liveBySegment.GetValueOrDefault(segment) - 1;
-            if (live <= 0)
+            // final records that came at the old one; nothing is live, nothing to count at the new place.
+            released = !_entries.ContainsKey(id);
+            if (!released)
             {
-                _liveBySegment.Remove(segment);
-                _emptySegments.Add(segment);
+                entry.Segment = newSegment;
+                entry.Offset = newOffset;
+                _liveBySegment[newSegment] = _liveBySegment.GetValueOrDefault(newSegment) + 1;
+                _emptySegments.Remove(newSegment);
             }
-            else
+            // Pinned until the restatement is durable: released meanwhile, the old segment may already be counted empty.
+            else if (_liveBySegment.GetValueOrDefault(segment) is var pins)
             {
-                _liveBySegment[segment] = live;
+                _liveBySegment[segment] = pins + 1;
+                _emptySegments.Remove(segment);
             }
+            restating = RestateMovedLocked(entry, newSegment, newOffset);
+        }
+        int restated = restating.GetAwaiter().GetResult();
+        lock (_gate)
+        {
+            if (restated != 0)
+            {
+                // The old segment stays (its journal files hold the state) until a later round restates it.
+                _restateDue.Add((entry, newSegment, newOffset, segment));
+                _events.Trouble($"delivery: copy-forward of {id}: restating its state failed (errno {restated}); "
+                    + $"segment {segment:x16} stays until it is written");
+                return data;
+            }
+            UnpinLocked(segment);
         }
         return data;
     }
