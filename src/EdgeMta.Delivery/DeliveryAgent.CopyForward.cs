@@ -2,8 +2,10 @@
 // is emptied by copying those records to the spool's tail, so that a few long-deferred messages do not pin 64 MiB
 // each for days. Per message, on the agent's own thread (no attempt starts meanwhile): read the record by its
 // place, commit a copy with the same queue id, arrival time and payload bytes through the spool's commit path,
-// make a Moved record durable, then move the index entry and the per-segment live counts; the emptied segment is
-// deleted by the pump like any other (MessageSpool.TryDeleteSegment).
+// make a Moved record durable, then move the index entry, restate the message's state at its new place (so that the
+// journal files naming only the old place can go with it: DeliveryAgent.JournalRetention.cs) and, once that is
+// durable, the per-segment live counts; the emptied segment is deleted by the pump like any other
+// (MessageSpool.TryDeleteSegment).
 // Bounded: checked once a minute on the injected clock, at most CopyBudgetPerMinute message bytes a minute, one
 // whole segment per round of the pump (new commits and due attempts go between two segments), never a segment with
 // an attempt in flight (it waits for the next check).
@@ -234,10 +236,11 @@ public sealed partial class DeliveryAgent
                 _liveBySegment[newSegment] = _liveBySegment.GetValueOrDefault(newSegment) + 1;
                 _emptySegments.Remove(newSegment);
             }
-            // Pinned until the restatement is durable: released meanwhile, the old segment may already be counted empty.
-            else if (_liveBySegment.GetValueOrDefault(segment) is var pins)
+            else
             {
-                _liveBySegment[segment] = pins + 1;
+                // Released meanwhile, the old segment may already be counted empty: pinned until the restatement is
+                // durable, as a live one is by its own count.
+                _liveBySegment[segment] = _liveBySegment.GetValueOrDefault(segment) + 1;
                 _emptySegments.Remove(segment);
             }
             restating = RestateMovedLocked(entry, newSegment, newOffset);
