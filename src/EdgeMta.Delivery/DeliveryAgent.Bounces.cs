@@ -195,6 +195,7 @@ public sealed partial class DeliveryAgent
         lock (_gate)
         {
             foreach (int r in reported) entry.Recipients[r].BouncePending = false;
+            entry.BounceReference = reference;
             if (bounce is { } b) _events.Bounce(b.Id, entry.QueueId, b.To);
             TryReleaseLocked(entry);
         }

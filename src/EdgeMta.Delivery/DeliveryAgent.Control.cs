@@ -88,6 +88,7 @@ public sealed partial class DeliveryAgent : IQueueControl
     private async Task<string> ActAsync(QueueVerb verb, List<QueueEntry> entries)
     {
         var records = new List<JournalRecord>();
+        var owners = new List<QueueEntry>();
         long now = NowMs;
         var type = verb switch
         {
@@ -103,24 +104,57 @@ public sealed partial class DeliveryAgent : IQueueControl
                 if (type != JournalRecordType.Failed)
                 {
                     records.Add(Record(type, e, JournalRecord.WholeMessage, 0, 0, default, false, now, 0));
+                    owners.Add(e);
                     continue;
                 }
                 for (int r = 0; r < e.Recipients.Length; r++)
                 {
-                    if (!e.Recipients[r].IsFinal) records.Add(Record(type, e, r, e.Recipients[r].Attempts, 550, new EnhancedStatusCode(5, 0, 0), false, now, 0));
+                    if (!e.Recipients[r].IsFinal)
+                    {
+                        records.Add(Record(type, e, r, e.Recipients[r].Attempts, 550, new EnhancedStatusCode(5, 0, 0), false, now, 0));
+                        owners.Add(e);
+                    }
                 }
             }
         }
-        int err = await _journal!.AppendAsync(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records)).ConfigureAwait(false);
-        if (err != 0) return $"journal write failed (errno {err}): nothing changed\n";
-        lock (_gate)
+        // Copy-forward may move a message while its records are written: they then name the old place, which its
+        // restatement (made before this took effect in memory) does not speak for, and whose journal files go once the
+        // old segment does (FORMAT.md "Copy-forward"). Such records are written again at the new place before the
+        // command takes effect and is answered; a move is at most one an hour per message, so two rounds suffice.
+        // The check and the change in memory share one hold of the lock: a copy-forward's restatement either sees the
+        // change or comes before the place is checked.
+        for (int round = 0; ; round++)
         {
-            foreach (var e in entries) ApplyLocked(verb, e);
-            _wake = true;
-            Monitor.Pulse(_gate);
+            int err = await _journal!.AppendAsync(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(records)).ConfigureAwait(false);
+            if (err != 0) return $"journal write failed (errno {err}): nothing changed\n";
+            lock (_gate)
+            {
+                if (MovedSinceLocked(records, owners) && round < 2) continue;
+                foreach (var e in entries) ApplyLocked(verb, e);
+                _wake = true;
+                Monitor.Pulse(_gate);
+                break;
+            }
         }
         string done = verb.ToString().ToLowerInvariant();
         return $"{entries.Count} message(s): {done}\n";
+    }
+
+    /// <summary>Keeps only the records whose message moved since they were made, at its place now; true when any is
+    /// left (to be written again).</summary>
+    private static bool MovedSinceLocked(List<JournalRecord> records, List<QueueEntry> owners)
+    {
+        int kept = 0;
+        for (int i = 0; i < records.Count; i++)
+        {
+            var e = owners[i];
+            if (records[i].Segment == e.Segment && records[i].Offset == e.Offset) continue;
+            records[kept] = records[i] with { Segment = e.Segment, Offset = e.Offset };
+            owners[kept++] = e;
+        }
+        records.RemoveRange(kept, records.Count - kept);
+        owners.RemoveRange(kept, owners.Count - kept);
+        return kept > 0;
     }
 
     private void ApplyLocked(QueueVerb verb, QueueEntry e)

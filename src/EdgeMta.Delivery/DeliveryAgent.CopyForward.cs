@@ -2,8 +2,10 @@
 // is emptied by copying those records to the spool's tail, so that a few long-deferred messages do not pin 64 MiB
 // each for days. Per message, on the agent's own thread (no attempt starts meanwhile): read the record by its
 // place, commit a copy with the same queue id, arrival time and payload bytes through the spool's commit path,
-// make a Moved record durable, then move the index entry and the per-segment live counts; the emptied segment is
-// deleted by the pump like any other (MessageSpool.TryDeleteSegment).
+// make a Moved record durable, then move the index entry, restate the message's state at its new place (so that the
+// journal files naming only the old place can go with it: DeliveryAgent.JournalRetention.cs) and, once that is
+// durable, the per-segment live counts; the emptied segment is deleted by the pump like any other
+// (MessageSpool.TryDeleteSegment).
 // Bounded: checked once a minute on the injected clock, at most CopyBudgetPerMinute message bytes a minute, one
 // whole segment per round of the pump (new commits and due attempts go between two segments), never a segment with
 // an attempt in flight (it waits for the next check).
@@ -66,6 +68,7 @@ public sealed partial class DeliveryAgent
 
     private void CopyForward()
     {
+        RestateDue();
         long now = NowMs;
         List<(long Segment, List<QueueEntry> Entries, long Bytes)> candidates;
         lock (_gate)
@@ -219,25 +222,41 @@ public sealed partial class DeliveryAgent
                 + (retracted ? "retracted" : "left for the next start to discard"));
             return -1;
         }
+        bool released;
+        Task<int> restating;
         lock (_gate)
         {
             // Released meanwhile (an operator's delete): the copy is the message's place in the journal now, with the
-            // final records that came at the old one; nothing is live, nothing to count.
-            if (!_entries.ContainsKey(id)) return data;
-            entry.Segment = newSegment;
-            entry.Offset = newOffset;
-            _liveBySegment[newSegment] = _liveBySegment.GetValueOrDefault(newSegment) + 1;
-            _emptySegments.Remove(newSegment);
-            int live = _liveBySegment.GetValueOrDefault(segment) - 1;
-            if (live <= 0)
+            // final records that came at the old one; nothing is live, nothing to count at the new place.
+            released = !_entries.ContainsKey(id);
+            if (!released)
             {
-                _liveBySegment.Remove(segment);
-                _emptySegments.Add(segment);
+                entry.Segment = newSegment;
+                entry.Offset = newOffset;
+                _liveBySegment[newSegment] = _liveBySegment.GetValueOrDefault(newSegment) + 1;
+                _emptySegments.Remove(newSegment);
             }
             else
             {
-                _liveBySegment[segment] = live;
+                // Released meanwhile, the old segment may already be counted empty: pinned until the restatement is
+                // durable, as a live one is by its own count.
+                _liveBySegment[segment] = _liveBySegment.GetValueOrDefault(segment) + 1;
+                _emptySegments.Remove(segment);
             }
+            restating = RestateMovedLocked(entry, newSegment, newOffset);
+        }
+        int restated = restating.GetAwaiter().GetResult();
+        lock (_gate)
+        {
+            if (restated != 0)
+            {
+                // The old segment stays (its journal files hold the state) until a later round restates it.
+                _restateDue.Add((entry, newSegment, newOffset, segment));
+                _events.Trouble($"delivery: copy-forward of {id}: restating its state failed (errno {restated}); "
+                    + $"segment {segment:x16} stays until it is written");
+                return data;
+            }
+            UnpinLocked(segment);
         }
         return data;
     }

@@ -214,6 +214,7 @@ public sealed partial class DeliveryAgent
         {
             bool deleted = _spool!.TryDeleteSegment(s);
             if (deleted) _segmentInfo.Remove(s);   // copy-forward's cache of its header (pump thread only)
+            if (deleted) _segmentsDeleted++;       // journal retention looks again (DeliveryAgent.JournalRetention.cs)
             lock (_gate)
             {
                 // A commit may have landed in it since (the live count is back): then it stays.

@@ -94,7 +94,7 @@ public sealed partial class DeliveryAgent
                 _events.Trouble($"delivery: the dead copy of {d.Id} at {d.Segment:x16}+{d.Offset} could not be retracted; the old journal files stay");
             }
         }
-        var journal = DeliveryJournal.Open(directory, 4 << 20, _options.JournalIo ?? SpoolIo.System);
+        var journal = DeliveryJournal.Open(directory, _options.JournalFileSize, _options.JournalIo ?? SpoolIo.System);
         int err = restated.Count == 0 ? 0 : journal.Append(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(restated));
         if (err != 0)
         {
@@ -111,8 +111,8 @@ public sealed partial class DeliveryAgent
     private static void Restore(QueueEntry entry, FoldedMessage folded, List<JournalRecord> restated, long now)
     {
         entry.Held = folded.Held;
+        entry.BounceReference = folded.BounceReference;
         long next = 0;
-        var mine = new List<JournalRecord>(entry.Recipients.Length + 2);
         for (int i = 0; i < entry.Recipients.Length; i++)
         {
             var f = folded.Recipient((ushort)i);
@@ -124,7 +124,24 @@ public sealed partial class DeliveryAgent
             rcpt.BouncePending = f.State == RecipientState.Failed && !entry.NullSender && folded.BounceReference == 0;
             next = Math.Max(next, f.NextAttemptUnixMs);
             entry.Attempts = Math.Max(entry.Attempts, f.Attempts);
-            var type = f.State switch
+        }
+        entry.NextAttemptUnixMs = next;
+        Restate(entry, entry.Segment, entry.Offset, now, restated);
+    }
+
+    /// <summary>The records that say, at the place (<paramref name="segment"/>, <paramref name="offset"/>), all that
+    /// the journal must keep of <paramref name="entry"/>: each recipient's state, attempts and last code, Hold, and the
+    /// bounce reference. The same for the start's compaction and for copy-forward (FORMAT.md "Copy-forward"): folded
+    /// alone, they give the entry back as it is.</summary>
+    internal static void Restate(QueueEntry entry, long segment, long offset, long now, List<JournalRecord> into)
+    {
+        bool pending = false, bouncePending = false;
+        for (int i = 0; i < entry.Recipients.Length; i++)
+        {
+            ref readonly var rcpt = ref entry.Recipients[i];
+            pending |= rcpt.State == RecipientState.Pending;
+            bouncePending |= rcpt.BouncePending;
+            var type = rcpt.State switch
             {
                 RecipientState.Delivered => JournalRecordType.Delivered,
                 RecipientState.Failed => JournalRecordType.Failed,
@@ -132,13 +149,28 @@ public sealed partial class DeliveryAgent
                 RecipientState.Deferred => JournalRecordType.Deferred,
                 _ => (JournalRecordType)0,
             };
-            if (type != 0) mine.Add(Record(type, entry, i, f.Attempts, f.ReplyCode, default, f.PossiblyDelivered, now, f.NextAttemptUnixMs));
+            if (type == 0) continue;
+            long next = type == JournalRecordType.Deferred ? entry.NextAttemptUnixMs : 0;
+            into.Add(At(Record(type, entry, i, rcpt.Attempts, rcpt.Code, default, rcpt.PossiblyDelivered, now, next), segment, offset));
         }
-        entry.NextAttemptUnixMs = next;
-        restated.AddRange(mine);
-        if (folded.Held) restated.Add(Record(JournalRecordType.Hold, entry, JournalRecord.WholeMessage, 0, 0, default, false, now, 0));
-        if (folded.BounceReference != 0) restated.Add(Record(JournalRecordType.BounceQueued, entry, JournalRecord.WholeMessage, 0, 0, default, false, now, folded.BounceReference));
+        // A recipient an attempt handed out but never reported stays Pending in memory while the journal's whole-message
+        // Deferred (FinishAttempt) already counts the attempt: restated the same way.
+        if (pending && entry.Attempts > 0)
+        {
+            into.Add(At(Record(JournalRecordType.Deferred, entry, JournalRecord.WholeMessage, entry.Attempts, 0, default, false, now,
+                entry.NextAttemptUnixMs), segment, offset));
+        }
+        if (entry.Held) into.Add(At(Record(JournalRecordType.Hold, entry, JournalRecord.WholeMessage, 0, 0, default, false, now, 0), segment, offset));
+        // BounceQueued speaks for the whole message: while a later Failed recipient's bounce is still due it is left
+        // out, so that the next start bounces again (a duplicate notice at worst, never a lost one).
+        if (entry.BounceReference != 0 && !bouncePending)
+        {
+            into.Add(At(Record(JournalRecordType.BounceQueued, entry, JournalRecord.WholeMessage, 0, 0, default, false, now, entry.BounceReference),
+                segment, offset));
+        }
     }
+
+    private static JournalRecord At(JournalRecord r, long segment, long offset) => r with { Segment = segment, Offset = offset };
 }
 
 /// <summary>What the delivery agent found at start.</summary>

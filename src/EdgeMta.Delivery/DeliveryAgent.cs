@@ -87,6 +87,7 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
         _spool = spool;
         _transport = transport;
         var journal = Recover(spool.Directory);
+        _journalFile = journal;
         _journal = new JournalWriter(journal, _options.JournalLinger);
         _timer = _clock.CreateTimer(_ => Wake(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _pump = new Thread(Pump) { IsBackground = true, Name = "edgemta-delivery" };
@@ -186,6 +187,7 @@ public sealed partial class DeliveryAgent : ISpoolObserver, IDisposable
             CopyForward();
         }
         DeleteEmptySegments();
+        RetainJournal();
         lock (_gate)
         {
             // While the journal is failing only its probe is due; nothing else starts.

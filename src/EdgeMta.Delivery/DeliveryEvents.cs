@@ -15,6 +15,9 @@ public interface IDeliveryEvents
     /// <summary>Copy-forward emptied segment <paramref name="sequence"/>: <paramref name="messages"/> live messages,
     /// <paramref name="bytes"/> message bytes copied to the tail (FORMAT.md "Copy-forward").</summary>
     void SegmentCompacted(long sequence, int messages, long bytes) { }
+    /// <summary>Journal file <paramref name="sequence"/> was deleted during the run: every segment its records named
+    /// (all at most <paramref name="maxSegment"/>) is gone (FORMAT.md "Delivery journal", "Retention").</summary>
+    void JournalFileDeleted(long sequence, long maxSegment) { }
     /// <summary>Something the operator should see that is not one of the above (a journal write failed).</summary>
     void Trouble(string what);
 }
@@ -35,4 +38,6 @@ public sealed record DeliveryOptions
     public TimeSpan JournalLinger { get; init; } = TimeSpan.FromMilliseconds(10);
     /// <summary>The journal's file calls (tests inject failures); null: the system's.</summary>
     internal EdgeMta.Spool.SpoolIo? JournalIo { get; init; }
+    /// <summary>Each journal file's size (tests use a few KiB so that a handful of messages rolls files).</summary>
+    internal long JournalFileSize { get; init; } = 4 << 20;
 }

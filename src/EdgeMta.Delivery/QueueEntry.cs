@@ -57,6 +57,9 @@ public sealed class QueueEntry
     public int Attempts { get; set; }
     /// <summary>When the next attempt is due, Unix ms (0: due now).</summary>
     public long NextAttemptUnixMs { get; set; }
+    /// <summary>The BounceQueued record's reference once one is durable (1: a notice is in the spool; 2: none could be
+    /// composed), else 0: what a restatement of this message writes again (DeliveryAgent.Restate).</summary>
+    public long BounceReference { get; set; }
     /// <summary>The --delay-warning notice went out.</summary>
     public bool DelayNoticeSent { get; set; }
     /// <summary>The scheduler's own bookkeeping (its heap index or lane); nothing else touches it.</summary>

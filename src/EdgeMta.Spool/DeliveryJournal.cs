@@ -15,7 +15,7 @@ using System.Runtime.InteropServices;
 
 namespace EdgeMta.Spool;
 
-public sealed unsafe class DeliveryJournal : IDisposable
+public sealed unsafe partial class DeliveryJournal : IDisposable
 {
     private readonly string _directory;
     private readonly long _fileSize;
@@ -66,6 +66,7 @@ public sealed unsafe class DeliveryJournal : IDisposable
                 long from = _tail;
                 while (i < records.Length && _tail + JournalRecord.Size <= _fileSize)
                 {
+                    NoteSegmentsLocked(records[i]);   // before the write: a failed one may still reach the disk
                     records[i++].Write(new Span<byte>(_image + _tail, JournalRecord.Size), _file!.Salt, _tail);
                     _tail += JournalRecord.Size;
                 }
@@ -107,6 +108,7 @@ public sealed unsafe class DeliveryJournal : IDisposable
     private void LetGoLocked()
     {
         if (_file is null) return;
+        ClosedLocked(_file.Sequence, _tail > Segment.Block);
         _file.Tail = _tail;
         _file.Release();
         _file = null;

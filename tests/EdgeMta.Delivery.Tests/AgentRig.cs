@@ -21,6 +21,7 @@ internal sealed class RecordingEvents : IDeliveryEvents
     public void RelayDead(string relay, string reason) => Lines.Enqueue($"relay-dead relay={relay} reason={reason}");
     public void RelayAlive(string relay) => Lines.Enqueue($"relay-alive relay={relay}");
     public void SegmentCompacted(long sequence, int messages, long bytes) => Lines.Enqueue($"segment-compacted seq={sequence:x16} messages={messages} bytes={bytes}");
+    public void JournalFileDeleted(long sequence, long maxSegment) => Lines.Enqueue($"journal-deleted seq={sequence:x16} max-segment={maxSegment:x16}");
     public void Trouble(string what) => Lines.Enqueue($"trouble {what}");
 }
 

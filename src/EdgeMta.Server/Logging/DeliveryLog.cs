@@ -20,6 +20,9 @@ public sealed class DeliveryCounters
     public long SegmentsCompacted => Interlocked.Read(ref CompactedCount);
     public long CopiedMessages => Interlocked.Read(ref CopiedMessageCount);
     public long CopiedBytes => Interlocked.Read(ref CopiedByteCount);
+    internal long JournalDeletedCount;
+    /// <summary>Delivery journal files deleted during the run (FORMAT.md "Delivery journal", "Retention").</summary>
+    public long JournalFilesDeleted => Interlocked.Read(ref JournalDeletedCount);
 }
 
 internal sealed class DeliveryLog(ServerLog log, DeliveryCounters counters) : IDeliveryEvents
@@ -73,6 +76,13 @@ internal sealed class DeliveryLog(ServerLog log, DeliveryCounters counters) : ID
         Interlocked.Add(ref counters.CopiedByteCount, bytes);
         log.Begin(LogEvent.SegmentCompacted).Field("seq"u8, sequence.ToString("x16", CultureInfo.InvariantCulture))
             .Field("messages"u8, messages).Field("bytes"u8, bytes).End();
+    }
+
+    public void JournalFileDeleted(long sequence, long maxSegment)
+    {
+        Interlocked.Increment(ref counters.JournalDeletedCount);
+        log.Begin(LogEvent.JournalDeleted).Field("seq"u8, sequence.ToString("x16", CultureInfo.InvariantCulture))
+            .Field("max-segment"u8, maxSegment.ToString("x16", CultureInfo.InvariantCulture)).End();
     }
 
     public void Trouble(string what) => log.Begin(LogEvent.DeliveryTrouble).Quoted("error"u8, what).End();

@@ -110,6 +110,8 @@ internal sealed class ServerMetrics(EdgeMtaServer server)
         w.Sample("edgemta_spool_segments_compacted_total"u8, d.SegmentsCompacted);
         w.Family("edgemta_spool_copied_bytes_total"u8, "counter"u8, "Message bytes copy-forward wrote again at the spool's tail."u8);
         w.Sample("edgemta_spool_copied_bytes_total"u8, d.CopiedBytes);
+        w.Family("edgemta_journal_files_deleted_total"u8, "counter"u8, "Delivery journal files deleted during the run, every segment they named gone (FORMAT.md Delivery journal)."u8);
+        w.Sample("edgemta_journal_files_deleted_total"u8, d.JournalFilesDeleted);
         var (writes, records) = server.DeliveryJournal;
         w.Family("edgemta_journal_writes_total"u8, "counter"u8, "Durable writes of the delivery journal (one pwrite and fdatasync per batch)."u8);
         w.Sample("edgemta_journal_writes_total"u8, writes);
