@@ -129,6 +129,11 @@ public sealed partial class DeliveryAgent
     {
         // Recipients handed out but never reported (a session that ended mid-way) stay as they were: pending.
         a.Todo.Clear();
+        // The hop's slot goes back now and the pump may hand the connection its next message; the entry itself
+        // waits, in flight, until its records are durable (FinishAttempt).
+        _scheduler.ReleaseHop(a.Entry, a.Hop, a.HopWorked);
+        _wake = true;
+        Monitor.Pulse(_gate);
         _journal!.Post([], _ => FinishAttempt(a));
     }
 

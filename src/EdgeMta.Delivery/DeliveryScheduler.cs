@@ -182,12 +182,32 @@ public sealed partial class DeliveryScheduler
     }
 
     /// <summary>
+    /// The connection work of <paramref name="e"/>'s attempt on <paramref name="hop"/> is over, its outcome not durable
+    /// yet: the hop's slot goes back now (slow start, probe, a dead hop as in <see cref="Finished"/>), so the
+    /// connection can carry the next message while the journal writes this one's records (their group write may
+    /// linger, JournalWriter.cs: a slot held through it capped 20 connections at about 1,500 msg/s). The entry stays
+    /// in flight, out of reach of TryTake, until Finished.
+    /// </summary>
+    public void ReleaseHop(QueueEntry e, int hop, bool hopWorked)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        CheckHop(hop);
+        if (!e.InFlight || e.HopReleased)
+        {
+            throw new InvalidOperationException($"ReleaseHop for {e.QueueId}, which is not in flight or already released.");
+        }
+        CheckTakenFor(e, hop);
+        e.HopReleased = true;
+        ReleaseHopCore(e, _hops[hop], hopWorked, Now());
+    }
+
+    /// <summary>
     /// The attempt of <paramref name="e"/> on <paramref name="hop"/> is over; the agent has already updated
     /// e.Recipients. All final: the entry leaves the scheduler. Otherwise it is deferred: on its own backoff when
     /// <paramref name="hopWorked"/>, or, when the hop failed as a whole, until a hop is alive (at once when another
     /// one is). Call MarkDead (which reports the change for the relay-dead line) before a Finished with
     /// hopWorked false; if the hop is still alive here it is marked dead without a report, so no message retries
-    /// on its own against a failing hop.
+    /// on its own against a failing hop. The hop's slot is given back here unless ReleaseHop already did.
     /// </summary>
     public void Finished(QueueEntry e, int hop, bool hopWorked)
     {
@@ -197,31 +217,11 @@ public sealed partial class DeliveryScheduler
         {
             throw new InvalidOperationException($"Finished for {e.QueueId}, which is not in flight.");
         }
-        int slot = SlotOf(e);
-        if (slot >= 0 && _slots[slot].Hop != hop)
-        {
-            throw new InvalidOperationException(
-                $"Finished for {e.QueueId} on hop {hop}, but it was taken for hop {_slots[slot].Hop}.");
-        }
-
+        int slot = CheckTakenFor(e, hop);
         long now = Now();
         e.InFlight = false;
-        HopSlot h = _hops[hop];
-        h.InFlight--;
-        if (ReferenceEquals(h.Probe, e))
-        {
-            h.Probe = null;
-            if (h.Dead) h.NextProbeUnixMs = AddMs(now, _probeIntervalMs);
-        }
-        if (hopWorked)
-        {
-            // Slow start: one more connection per successful session, up to --relay-concurrency.
-            if (!h.Dead && h.Limit < _options.Concurrency) h.Limit++;
-        }
-        else if (!h.Dead)
-        {
-            MarkDeadCore(h, now);
-        }
+        if (e.HopReleased) e.HopReleased = false;
+        else ReleaseHopCore(e, _hops[hop], hopWorked, now);
 
         // Removed by an operator while in flight: the hop's count is settled, nothing else to do.
         if (slot < 0) return;
@@ -254,6 +254,37 @@ public sealed partial class DeliveryScheduler
         {
             Enqueue(slot);
             WatchExpiry(slot);
+        }
+    }
+
+    // The slot <paramref name="e"/> was taken from; it must have been taken for <paramref name="hop"/>.
+    private int CheckTakenFor(QueueEntry e, int hop)
+    {
+        int slot = SlotOf(e);
+        if (slot >= 0 && _slots[slot].Hop != hop)
+        {
+            throw new InvalidOperationException(
+                $"Finished for {e.QueueId} on hop {hop}, but it was taken for hop {_slots[slot].Hop}.");
+        }
+        return slot;
+    }
+
+    private void ReleaseHopCore(QueueEntry e, HopSlot h, bool hopWorked, long now)
+    {
+        h.InFlight--;
+        if (ReferenceEquals(h.Probe, e))
+        {
+            h.Probe = null;
+            if (h.Dead) h.NextProbeUnixMs = AddMs(now, _probeIntervalMs);
+        }
+        if (hopWorked)
+        {
+            // Slow start: one more connection per successful session, up to --relay-concurrency.
+            if (!h.Dead && h.Limit < _options.Concurrency) h.Limit++;
+        }
+        else if (!h.Dead)
+        {
+            MarkDeadCore(h, now);
         }
     }
 

@@ -53,6 +53,10 @@ public sealed class QueueEntry
     public bool Held { get; set; }
     /// <summary>An attempt is running (the scheduler sets it in TryTake and clears it in Finished).</summary>
     public bool InFlight { get; set; }
+
+    /// <summary>In flight, its hop's slot already given back (DeliveryScheduler.ReleaseHop): the connection work is
+    /// over, the outcome's journal records are not durable yet.</summary>
+    public bool HopReleased { get; set; }
     /// <summary>Attempts so far (whole-message count, for logs and backoff).</summary>
     public int Attempts { get; set; }
     /// <summary>When the next attempt is due, Unix ms (0: due now).</summary>

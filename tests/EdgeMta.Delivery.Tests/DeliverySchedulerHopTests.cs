@@ -224,4 +224,33 @@ public class DeliverySchedulerHopTests
         Assert.True(s.GetHopState(hop).ProbeInFlight);
         Assert.False(s.TryTake(out _, out _));
     }
+
+    [Fact]
+    public void ReleaseHopFreesTheConnectionSlotWhileTheEntryWaitsInFlightForItsJournal()
+    {
+        var s = Sched.Exact(_clock, new SchedulerOptions { Concurrency = 1 });
+        var first = Sched.Entry(_clock);
+        var second = Sched.Entry(_clock);
+        s.AddIncoming(first);
+        s.AddIncoming(second);
+        Assert.True(s.TryTake(out var taken, out int hop));
+        Assert.Same(first, taken);
+        Assert.False(s.TryTake(out _, out _));   // the hop's one slot is taken
+
+        // Delivered, its journal record not durable yet: the slot goes back, the entry stays in flight.
+        Sched.Deliver(first);
+        s.ReleaseHop(first, hop, hopWorked: true);
+        Assert.True(first.InFlight);
+        Assert.Equal(0, s.GetHopState(hop).InFlight);
+        Assert.Equal(TimeSpan.Zero, s.UntilNextDue());
+        Assert.True(s.TryTake(out var next, out _));
+        Assert.Same(second, next);               // never the first again: it is still in flight
+        Assert.Throws<InvalidOperationException>(() => s.ReleaseHop(first, hop, hopWorked: true));
+
+        // Durable: Finished settles the entry and does not give the slot back a second time.
+        s.Finished(first, hop, hopWorked: true);
+        Assert.False(first.InFlight);
+        Assert.Equal(1, s.GetHopState(hop).InFlight);
+        Assert.False(s.TryTake(out _, out _));
+    }
 }
