@@ -16,7 +16,10 @@
 // Bounded: at most MaxInFlight questions; one more answers NotSent at once. One 512-octet receive buffer per
 // socket (RFC 1035 §4.2.1: a UDP answer without EDNS is at most 512 octets).
 // Threads: Query sends with a non-blocking sendto and returns; answers are delivered from the receive loop (an
-// async socket receive, no thread held while waiting) and deadlines from TimeProvider timers.
+// async socket receive, no thread held while waiting) and deadlines from one TimeProvider timer armed for the
+// earliest: a timer per question cost about 110 bytes each, a tenth of a screened connection's budget when
+// 10,000 wait on a silent server (docs/SCREENING.md, perf/dnsbl-idle.sh). Answered questions leave the deadline
+// queue lazily, when their time comes (at most one retransmit interval later).
 using System.Net;
 using System.Net.Sockets;
 
@@ -38,6 +41,9 @@ public sealed class UdpDnsResolver : IDnsResolver, IDisposable
     private readonly TimeProvider _clock;
     private readonly Lock _gate = new();
     private readonly Dictionary<ushort, Question> _inFlight = [];
+    private readonly PriorityQueue<Question, long> _deadlines = new();   // by Question.Due, answered ones included
+    private readonly ITimer _sweep;
+    private long _armedFor = long.MaxValue;   // the timestamp _sweep fires at; under _gate
     private long _stray;
     private volatile bool _disposed;
 
@@ -52,6 +58,7 @@ public sealed class UdpDnsResolver : IDnsResolver, IDisposable
         _attempts = Math.Min(_servers.Length + 1, 4);
         _interval = timeout / _attempts;
         _clock = clock ?? TimeProvider.System;
+        _sweep = _clock.CreateTimer(static r => ((UdpDnsResolver)r!).OnDeadlines(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         if (_servers.Any(s => s.AddressFamily == AddressFamily.InterNetwork)) _v4 = Open(AddressFamily.InterNetwork);
         if (_servers.Any(s => s.AddressFamily == AddressFamily.InterNetworkV6)) _v6 = Open(AddressFamily.InterNetworkV6);
     }
@@ -85,8 +92,10 @@ public sealed class UdpDnsResolver : IDnsResolver, IDisposable
                 byte[]? packet = DnsMessage.Query(id, name);
                 if (packet is not null)
                 {
-                    question = new Question(this, id, packet, sink, token);
+                    question = new Question(id, packet, sink, token) { Due = _clock.GetTimestamp() + Ticks(_interval) };
                     _inFlight.Add(id, question);
+                    _deadlines.Enqueue(question, question.Due);
+                    ArmLocked(question.Due);
                 }
             }
         }
@@ -95,13 +104,13 @@ public sealed class UdpDnsResolver : IDnsResolver, IDisposable
             sink.OnAnswer(token, DnsAnswer.Failed(DnsResult.NotSent));
             return;
         }
-        question.Timer = _clock.CreateTimer(static q => ((Question)q!).OnTimer(), question, _interval, Timeout.InfiniteTimeSpan);
         Send(question, 0);
     }
 
     public void Dispose()
     {
         _disposed = true;
+        _sweep.Dispose();
         _v4?.Dispose();
         _v6?.Dispose();
         Question[] pending;
@@ -109,6 +118,7 @@ public sealed class UdpDnsResolver : IDnsResolver, IDisposable
         {
             pending = [.. _inFlight.Values];
             _inFlight.Clear();
+            _deadlines.Clear();
         }
         foreach (Question q in pending) q.Finish(DnsAnswer.Failed(DnsResult.Timeout));
     }
@@ -194,28 +204,62 @@ public sealed class UdpDnsResolver : IDnsResolver, IDisposable
         return false;
     }
 
-    // A timer firing: send again, or give up at the last attempt.
-    private void OnTimer(Question question)
+    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * _clock.TimestampFrequency);
+
+    // Under _gate: the sweep fires by `due` at the latest. Changed under the lock so two arms never land out of order
+    // (a timer's callback never runs under the timer's own lock, so this cannot deadlock with OnDeadlines).
+    private void ArmLocked(long due)
     {
-        int attempt;
-        lock (_gate)
-        {
-            if (!_inFlight.TryGetValue(question.Id, out Question? current) || current != question) return; // answered
-            attempt = ++question.Attempt;
-            if (attempt == _attempts) _inFlight.Remove(question.Id);
-        }
-        if (attempt == _attempts)
-        {
-            question.Finish(DnsAnswer.Failed(DnsResult.Timeout));
-            return;
-        }
-        // The last interval takes what is left of the deadline, so the question ends at --dns-timeout exactly.
-        TimeSpan next = attempt + 1 == _attempts ? _timeout - _interval * attempt : _interval;
-        question.Timer?.Change(next, Timeout.InfiniteTimeSpan);
-        Send(question, attempt);
+        if (due >= _armedFor || _disposed) return;
+        _armedFor = due;
+        long wait = Math.Max(0, due - _clock.GetTimestamp());
+        _sweep.Change(TimeSpan.FromSeconds((double)wait / _clock.TimestampFrequency), Timeout.InfiniteTimeSpan);
     }
 
-    private sealed class Question(UdpDnsResolver resolver, ushort id, byte[] packet, IDnsAnswerSink sink, int token)
+    // The sweep: every question whose time has come is sent again, or given up at its last attempt. Each one's next
+    // time counts from its own due time, not the sweep's, so a question ends at --dns-timeout exactly.
+    private void OnDeadlines()
+    {
+        List<(Question Question, int Attempt)>? resend = null;
+        List<Question>? expired = null;
+        lock (_gate)
+        {
+            long now = _clock.GetTimestamp();
+            _armedFor = long.MaxValue;
+            while (_deadlines.TryPeek(out Question? question, out long due))
+            {
+                if (due > now)
+                {
+                    ArmLocked(due);
+                    break;
+                }
+                _deadlines.Dequeue();
+                if (!_inFlight.TryGetValue(question.Id, out Question? current) || current != question) continue; // answered
+                int attempt = ++question.Attempt;
+                if (attempt == _attempts)
+                {
+                    _inFlight.Remove(question.Id);
+                    (expired ??= []).Add(question);
+                    continue;
+                }
+                // The last interval takes what is left of the deadline.
+                TimeSpan next = attempt + 1 == _attempts ? _timeout - _interval * attempt : _interval;
+                question.Due = due + Ticks(next);
+                _deadlines.Enqueue(question, question.Due);
+                (resend ??= []).Add((question, attempt));
+            }
+        }
+        if (expired is not null)
+        {
+            foreach (Question q in expired) q.Finish(DnsAnswer.Failed(DnsResult.Timeout));
+        }
+        if (resend is not null)
+        {
+            foreach ((Question q, int attempt) in resend) Send(q, attempt);
+        }
+    }
+
+    private sealed class Question(ushort id, byte[] packet, IDnsAnswerSink sink, int token)
     {
         private int _finished;
 
@@ -223,15 +267,13 @@ public sealed class UdpDnsResolver : IDnsResolver, IDisposable
         public byte[] Packet { get; } = packet;
         /// <summary>Sends so far minus one; changed under the resolver's lock only.</summary>
         public int Attempt { get; set; }
-        public ITimer? Timer { get; set; }
-
-        public void OnTimer() => resolver.OnTimer(this);
+        /// <summary>The clock's timestamp of its next retransmit or its deadline; under the resolver's lock.</summary>
+        public long Due { get; set; }
 
         // Once: the answer, the deadline and Dispose can race; the first one wins.
         public void Finish(DnsAnswer answer)
         {
             if (Interlocked.Exchange(ref _finished, 1) != 0) return;
-            Timer?.Dispose();
             sink.OnAnswer(token, answer);
         }
     }

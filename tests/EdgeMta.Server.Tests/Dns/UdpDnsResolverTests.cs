@@ -94,6 +94,37 @@ public sealed class UdpDnsResolverTests
     }
 
     [Fact]
+    public void QuestionsAskedAtDifferentTimesEachEndAtTheirOwnDeadline()
+    {
+        // One timer serves every question: it must fire for the earliest, and re-arm for the next, however they
+        // were asked; an answered question waiting in its queue must not hold the others back.
+        var clock = new FakeClock();
+        using var server = new FaultyDnsServer(Fault.Silent);
+        using var resolver = new UdpDnsResolver([server.EndPoint], Timeout, clock);
+        var probe = new ResolverProbe();
+        Task<DnsAnswer> first = probe.Ask(resolver, "2.0.0.127.bl.test");
+        server.WaitForQuestions();
+        clock.Advance(Timeout / 4);
+        Task<DnsAnswer> second = probe.Ask(resolver, "3.0.0.127.bl.test", token: 1);
+        server.WaitForQuestions();
+        clock.Advance(Timeout / 2 - Timeout / 4);      // the first's retransmit
+        server.WaitForQuestions();
+        clock.Advance(Timeout / 4);                    // the second's
+        server.WaitForQuestions();
+        clock.Advance(Timeout / 4 - TimeSpan.FromMilliseconds(1));
+        Assert.False(first.IsCompleted);
+        clock.Advance(TimeSpan.FromMilliseconds(1));   // the first's deadline, exactly
+        Assert.Equal(DnsResult.Timeout, ResolverProbe.Await(first).Result);
+        Assert.False(second.IsCompleted);
+        Assert.Equal(1, resolver.InFlight);
+        clock.Advance(Timeout / 4 - TimeSpan.FromMilliseconds(1));
+        Assert.False(second.IsCompleted);
+        clock.Advance(TimeSpan.FromMilliseconds(1));   // the second's deadline, a quarter later
+        Assert.Equal(DnsResult.Timeout, ResolverProbe.Await(second).Result);
+        Assert.Equal(0, resolver.InFlight);
+    }
+
+    [Fact]
     public void TheRetryGoesToTheNextServer()
     {
         var clock = new FakeClock();
