@@ -70,17 +70,12 @@ done
 
 # ---------------------------------------------------------------- cleanup: every pid we started
 declare -A sink_pid=() edgemta_pid=() port=() pid=() status=() sink_port=()
-postfix_dir="" postfix_master=""
+source "$(dirname "$0")/lib-postfix.sh"
+postfix_dir=""
 cleanup() {
   set +e
   for p in "${edgemta_pid[@]}" "${sink_pid[@]}"; do [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  if [ -n "$postfix_dir" ]; then
-    postfix -c "$postfix_dir/etc" stop >>"$log" 2>&1
-    if [ -n "$postfix_master" ]; then
-      for _ in $(seq 10); do kill -0 "$postfix_master" 2>/dev/null || break; sleep 0.5; done
-      kill "$postfix_master" 2>/dev/null
-    fi
-  fi
+  [ -n "$postfix_dir" ] && postfix_stop "$postfix_dir"
   if [ "$out" = "$work" ]; then rm -rf "$work"/spool-* "$work/postfix/queue"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -162,76 +157,13 @@ start_edgemta() {   # target [flags...]
   port[$t]=$p; pid[$t]=${edgemta_pid[$t]}; status[$t]=ok
 }
 
-start_postfix_relay() {   # the race's private Postfix, relaying to its sink instead of discarding
-  local p d; p=$(free_port); d="$work/postfix"; postfix_dir=$d
-  mkdir -p "$d/etc" "$d/queue" "$d/data"; chown postfix "$d/data" 2>/dev/null
-  cat >"$d/etc/main.cf" <<EOF
-# A private Postfix for the relay race: loopback only, accepts any recipient, relays all to the sink.
-compatibility_level = 3.6
-config_directory = $d/etc
-queue_directory = $d/queue
-data_directory = $d/data
-command_directory = $(dirname "$(command -v postfix)")
-daemon_directory = $(postconf -dh daemon_directory 2>/dev/null || echo /usr/lib/postfix/sbin)
-meta_directory = $(postconf -dh meta_directory 2>/dev/null || echo /etc/postfix)
-shlib_directory = $(postconf -dh shlib_directory 2>/dev/null || echo /usr/lib/postfix)
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = race.localdomain
-mydomain = localdomain
-myorigin = \$myhostname
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-mydestination =
-local_recipient_maps =
-relay_domains = static:all
-relay_recipient_maps =
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-relayhost = [127.0.0.1]:${sink_port[postfix-relay]}
-default_transport = smtp
-relay_transport = relay
-local_transport = discard
-smtp_tls_security_level = none
-smtpd_peername_lookup = no
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-default_process_limit = 300
-in_flow_delay = 0
-maillog_file = $d/maillog
-biff = no
-EOF
-  cat >"$d/etc/master.cf" <<EOF
-127.0.0.1:$p inet n - n - 300 smtpd
-pickup    unix  n - n 60 1 pickup
-cleanup   unix  n - n -  0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n -  - trivial-rewrite
-bounce    unix  - - n -  0 bounce
-defer     unix  - - n -  0 bounce
-trace     unix  - - n -  0 bounce
-verify    unix  - - n -  1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n -  - proxymap
-showq     unix  n - n -  - showq
-error     unix  - - n -  - error
-retry     unix  - - n -  - error
-discard   unix  - - n -  - discard
-smtp      unix  - - n -  - smtp
-relay     unix  - - n -  - smtp
-anvil     unix  - - n -  1 anvil
-scache    unix  - - n -  1 scache
-postlog   unix-dgram n - n - 1 postlogd
-EOF
-  postfix -c "$d/etc" start </dev/null >>"$log" 2>&1 || { status[postfix-relay]="did not start (see $d/maillog)"; return; }
-  for _ in $(seq 50); do
-    postfix_master=$(tr -d ' ' <"$d/queue/pid/master.pid" 2>/dev/null)
-    if [ -n "$postfix_master" ] && (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      port[postfix-relay]=$p; pid[postfix-relay]=$postfix_master; status[postfix-relay]=ok; return
-    fi
-    sleep 0.2
-  done
-  status[postfix-relay]="did not answer on 127.0.0.1:$p (see $d/maillog)"
+start_postfix_relay() {   # perf/lib-postfix.sh's private Postfix, relaying to its own sink
+  local p; p=$(free_port); postfix_dir="$work/postfix"
+  if postfix_start "$postfix_dir" "$p" "relay:${sink_port[postfix-relay]}"; then
+    port[postfix-relay]=$p; pid[postfix-relay]=$postfix_master; status[postfix-relay]=ok
+  else
+    status[postfix-relay]="did not start or answer on 127.0.0.1:$p (see $postfix_dir/maillog)"
+  fi
 }
 
 for t in ${targets_arg//,/ }; do
