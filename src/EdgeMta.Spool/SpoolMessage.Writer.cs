@@ -341,8 +341,11 @@ public sealed unsafe partial class SpoolMessage
             _segment = segment;
             _offset = offset;
             _regionLength = size;
-            // Slot 0 goes out with the first chunk; slot 1 stays zero until the commit rewrites this block.
-            byte* first = (byte*)_ring[0];
+            // Slot 0 goes out with the first chunk; slot 1 stays zero until the commit rewrites this block. Read
+            // under _sync, as every writer-side read of the ring: the session may be growing it (GrowRing moves each
+            // chunk to a new array and zeroes the old slot), and an unlocked read once found 0 there.
+            byte* first;
+            lock (_sync) first = (byte*)_ring[0];
             NativeMemory.Clear(first, Header);
             SpoolFormat.WriteSlot0(new Span<byte>(first, SpoolFormat.SlotSize), segment!.Salt, offset, (uint)size);
             Buffer.MemoryCopy(first, _head, Segment.Block, Segment.Block);
