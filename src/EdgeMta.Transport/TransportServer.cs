@@ -295,11 +295,13 @@ public sealed partial class TransportServer : IAsyncDisposable
 
     internal void ReleaseAdmission(IPAddress? address)
     {
-        Interlocked.Decrement(ref Counters._open);
+        // The address's place first: whoever sees the open count drop (a client told a slot is free, a test waiting
+        // on Counters.Open) must also find the address's place free, or a quick reconnect hears 421 for nothing.
         if (address is not null)
         {
             _gate!.Release(address);
         }
+        Interlocked.Decrement(ref Counters._open);
     }
 
     internal void ReturnConnection(Connection connection) => _connections.Return(connection);
